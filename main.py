@@ -1,0 +1,97 @@
+"""Bayesian TAML / MAML / Meta-SGD (Learning to Balance, ICLR 2020) on TF 2.
+
+  python main.py --mode meta_train --savedir runs/cifar/taml --id_dataset cifar \
+      --ood_dataset svhn --alpha_on --omega_on --gamma_on --z_on
+  python main.py --mode meta_test  --savedir runs/cifar/taml ... --n_steps 10 --n_mc_samples 10
+
+Flags and defaults are those of the original l2b main.py, plus --data_dir,
+--seed and the loop frequencies the original hard-codes.
+"""
+import sys
+
+from absl import flags
+
+from common.errors import absl_main, require
+
+FLAGS = flags.FLAGS
+# --- the original's flags, same names and defaults ---
+flags.DEFINE_enum('mode', 'meta_train', ['meta_train', 'meta_test'], 'What to run.')
+flags.DEFINE_integer('gpu_id', 0, 'GPU to use (ignored without GPUs).')
+flags.DEFINE_string('savedir', None, 'Run directory: logs, checkpoints, TensorBoard.')
+flags.DEFINE_integer('save_freq', 10000, 'Checkpoint every this many iterations.')
+flags.DEFINE_integer('n_train_iters', 50000, 'Meta-training iterations.')
+flags.DEFINE_integer('n_test_episodes', 1000, 'Meta-test tasks per dataset.')
+flags.DEFINE_string('id_dataset', 'cifar', 'In-distribution dataset(s), comma separated.')
+flags.DEFINE_string('ood_dataset', 'svhn', 'Out-of-distribution dataset(s), comma separated.')
+flags.DEFINE_integer('way', 5, 'Classes per task.')
+flags.DEFINE_integer('max_shot', 50, 'Largest shot per class (smallest is 1).')
+flags.DEFINE_integer('query', 15, 'Query images per class.')
+flags.DEFINE_integer('n_steps', 5, 'Inner gradient steps.')
+flags.DEFINE_float('inner_lr', 0.5, 'Inner step size when --alpha_on is off.')
+flags.DEFINE_integer('metabatch', 4, 'Tasks per meta-iteration.')
+flags.DEFINE_float('meta_lr', 1e-3, 'Outer (Adam) learning rate.')
+flags.DEFINE_bool('alpha_on', False, 'Meta-SGD: learn a step size per parameter.')
+flags.DEFINE_bool('omega_on', False, 'Balancing variable omega (class imbalance).')
+flags.DEFINE_bool('gamma_on', False, 'Balancing variable gamma (task imbalance).')
+flags.DEFINE_bool('z_on', False, 'Balancing variable z (out-of-distribution).')
+flags.DEFINE_integer('n_mc_samples', 0, 'MC samples at meta-test (0: posterior mean).')
+# --- additions ---
+flags.DEFINE_string('data_dir', 'data', 'Folder holding <dataset>/{train,valid,test}.npy.')
+flags.DEFINE_integer('seed', 0, 'Seed of the initialisation, episodes and posterior draws.')
+flags.DEFINE_integer('val_freq', 10000, 'Validate (and keep the best model) every this many iterations.')
+flags.DEFINE_integer('n_val_tasks', 3000, 'Validation tasks per dataset.')
+flags.DEFINE_integer('log_freq', 100, 'Log training averages every this many iterations.')
+flags.DEFINE_integer('balance_freq', 1000, 'Print the omega / gamma tables every this many iterations.')
+flags.DEFINE_integer('hist_freq', 1000, 'TensorBoard weight histograms every this many iterations.')
+flags.DEFINE_enum('episode_mode', '1', ['1', '2', '3'],
+                  '1: class and task imbalance, 2: class only, 3: task only.')
+flags.DEFINE_bool('bn_counts_padding', True,
+                  'Support batch norm counts the zero-padding rows, as the original.')
+flags.DEFINE_bool('jit_compile', False, 'XLA-compile the meta-train step.')
+
+
+class Settings:
+  """The parsed flags as plain attributes (lists split, names checked)."""
+
+  def __init__(self):
+    for name in flag_names():
+      setattr(self, name, FLAGS[name].value)
+    split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
+    self.id_dataset, self.ood_dataset = split(self.id_dataset), split(self.ood_dataset)
+    self.episode_mode = int(self.episode_mode)
+
+
+def flag_names():
+  """Names of the flags defined in this file."""
+  return [fl.name for fl in FLAGS.get_flags_for_module(sys.modules[__name__])]
+
+
+def main(argv):
+  require(len(argv) == 1, 'unexpected arguments: %s' % ' '.join(argv[1:]))
+  require(FLAGS.savedir, '--savedir is required (the run directory)')
+  for name in ('way', 'max_shot', 'query', 'metabatch', 'n_train_iters', 'save_freq',
+               'val_freq', 'log_freq', 'n_test_episodes', 'n_val_tasks'):
+    require(FLAGS[name].value >= 1, '--%s must be >= 1' % name)
+  require(FLAGS.way >= 2, '--way must be >= 2')
+  require(FLAGS.max_shot >= 2, '--max_shot must be >= 2 (class sizes are normalised by max_shot - 1)')
+  select_gpu(FLAGS.gpu_id)
+  from models.taml import training
+  settings = Settings()
+  if settings.mode == 'meta_train':
+    training.meta_train(settings)
+  else:
+    training.meta_test(settings)
+
+
+def select_gpu(gpu_id):
+  """Restrict TensorFlow to GPU `gpu_id` (the original set CUDA_VISIBLE_DEVICES)."""
+  import tensorflow as tf
+  gpus = tf.config.list_physical_devices('GPU')
+  if gpus:
+    require(gpu_id < len(gpus), '--gpu_id %d but only %d GPU(s) visible' % (gpu_id, len(gpus)))
+    tf.config.set_visible_devices(gpus[gpu_id], 'GPU')
+    tf.config.experimental.set_memory_growth(gpus[gpu_id], True)
+
+
+if __name__ == '__main__':
+  absl_main(main)

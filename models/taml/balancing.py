@@ -1,0 +1,68 @@
+"""The three balancing variables and their KL term (Eq. 5-7 of the paper).
+
+omega (class imbalance) weighs the per-class inner losses through softmax;
+gamma (task imbalance) scales each layer's inner step by exp(gamma_l);
+z (out-of-distribution) modulates the initialisation theta before the inner
+loop: kernels * (1 + z_w) per output channel, biases + z_b.
+Each is Normal(mu, softplus(pre_sigma)); the KL to N(0, 1) is summed over
+elements and only the variables switched on contribute.
+"""
+import collections
+
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from models.taml.learner import N_BLOCKS
+
+tfd = tfp.distributions
+
+Balancing = collections.namedtuple('Balancing', ['omega', 'gamma', 'z', 'kl'])
+VARIABLES = ('omega', 'gamma', 'z')
+
+
+def posteriors(raw):
+  """dict name -> Normal(mu, softplus(pre_sigma)) from `posterior_params`."""
+  return {name: tfd.Normal(mu, tf.nn.softplus(pre_sigma))
+          for name, (mu, pre_sigma) in raw.items()}
+
+
+def balancing_variables(raw, switched_on, sample, seed=None):
+  """Draw (or take the mean of) the switched-on balancing variables.
+
+  Args:
+    raw: dict name -> (mu, pre_sigma), leading axis = tasks.
+    switched_on: dict name -> bool (`--omega_on` ...).
+    sample: draw from q (meta-training, MC prediction) or use its mean.
+    seed: stateless seed `[2]` int32 for the draws.
+  Returns:
+    Balancing(omega `[T, way]` | None, gamma `[T, 5]` | None,
+              z `[T, 256]` | None, kl `[T]`).
+  """
+  q = posteriors(raw)
+  seeds = tf.unstack(tfp.random.split_seed(seed, n=len(VARIABLES))) if sample else [None] * 3
+  values, kl = {}, 0.
+  for name, var_seed in zip(VARIABLES, seeds):
+    if not switched_on[name]:
+      values[name] = None
+      continue
+    dist = q[name]
+    kl += tf.reduce_sum(tfd.kl_divergence(dist, tfd.Normal(0., 1.)), axis=-1)
+    values[name] = dist.sample(seed=var_seed) if sample else dist.mean()
+  if not any(switched_on.values()):
+    kl = tf.zeros(tf.shape(raw['gamma'][0])[:1])
+  return Balancing(values['omega'], values['gamma'], values['z'], kl)
+
+
+def modulate_initialisation(theta, z, n_channel):
+  """theta_w * (1 + z_w), theta_b + z_b for the conv layers of one task.
+
+  z: `[2 * 4 * n_channel]`; first half multiplicative terms for the kernels
+  (per output channel), second half additive terms for the biases.
+  """
+  z_w, z_b = tf.split(z, 2)
+  out = dict(theta)
+  for l in range(N_BLOCKS):
+    chunk = slice(l * n_channel, (l + 1) * n_channel)
+    out['conv%d_w' % (l + 1)] = theta['conv%d_w' % (l + 1)] * (1. + z_w[chunk])
+    out['conv%d_b' % (l + 1)] = theta['conv%d_b' % (l + 1)] + z_b[chunk]
+  return out

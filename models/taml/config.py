@@ -1,0 +1,42 @@
+"""What defines a TAML model and its episodes (saved beside every checkpoint)."""
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class TamlConfig:
+  way: int = 5
+  max_shot: int = 50
+  query: int = 15
+  n_steps: int = 5
+  inner_lr: float = 0.5
+  alpha_on: bool = False
+  omega_on: bool = False
+  gamma_on: bool = False
+  z_on: bool = False
+  image_size: int = 32          # 32 (cifar & co.) or 84 (mimgnet)
+  n_channel: int = 32
+  multi_dataset: bool = False   # omega reads s_c directly (original `s_on`)
+  # The original's support-pass batch norm counts the zero-padding rows of the
+  # metabatch; False excludes them (a fix, off by default to match the paper).
+  bn_counts_padding: bool = True
+
+  @property
+  def image_shape(self):
+    return (self.image_size, self.image_size, 3)
+
+  @property
+  def balancing_on(self):
+    return {'omega': self.omega_on, 'gamma': self.gamma_on, 'z': self.z_on}
+
+  @property
+  def max_support(self):
+    """Fixed padded support length: every episode fits, nothing retraces."""
+    return self.way * self.max_shot
+
+  # Fields that change the parameters or their meaning: a checkpoint written
+  # under other values cannot be restored.
+  ARCHITECTURE_FIELDS = ('way', 'alpha_on', 'omega_on', 'gamma_on', 'z_on',
+                         'image_size', 'n_channel', 'multi_dataset')
+
+  def architecture(self):
+    return {k: getattr(self, k) for k in self.ARCHITECTURE_FIELDS}

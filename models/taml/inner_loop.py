@@ -1,0 +1,69 @@
+"""Task-specific adaptation: `n_steps` of (Meta-)SGD on the support set.
+
+Everything here is one task; the caller maps it over the metabatch.
+Second-order: the gradients are taken inside the caller's outer tape, so the
+outer gradient flows through every inner step (no first-order shortcut).
+"""
+import tensorflow as tf
+
+from models.taml.learner import LEARNER_KEYS, layer_of, learner_forward
+
+
+def per_class_loss(logits, labels, n_rows):
+  """Sum of softmax CE over each class's support rows, times way / N_t.
+
+  Padding rows have all-zero labels, hence CE 0.  N_t (`n_rows`) is the padded
+  support length of the metabatch, as in the original.
+  Returns `[way]`.
+  """
+  ce = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+  way = tf.cast(tf.shape(labels)[-1], logits.dtype)
+  return tf.linalg.matvec(labels, ce, transpose_a=True) * way / n_rows
+
+
+def inner_objective(per_class, omega):
+  """Mean over classes, or the omega-weighted sum sum_c softmax(omega)_c L_c (Eq. 6)."""
+  if omega is None:
+    return tf.reduce_mean(per_class)
+  return tf.reduce_sum(tf.nn.softmax(omega) * per_class)
+
+
+def step_sizes(alpha, inner_lr, way):
+  """Per-parameter inner step: Meta-SGD alpha (dense column tiled to `way`) or inner_lr."""
+  if not alpha:
+    return {key: inner_lr for key in LEARNER_KEYS}
+  sizes = dict(alpha)
+  sizes['dense_w'] = tf.tile(alpha['dense_w'], [1, way])
+  sizes['dense_b'] = tf.tile(alpha['dense_b'], [way])
+  return sizes
+
+
+def inner_loop(params, steps, betas, xtr, ytr, row_mask, n_rows, n_steps,
+               image_shape, omega=None, gamma=None):
+  """Adapted learner parameters after `n_steps` inner updates of one task.
+
+  Args:
+    params: initial learner tensors (theta, z-modulated if z is on).
+    steps: step size per key (`step_sizes`).
+    betas: batch-norm offsets (meta-learned, never adapted here).
+    xtr, ytr: `[N, H*W*C]`, `[N, way]` support rows, zero padded.
+    row_mask: `[N]` rows counted in the batch-norm statistics.
+    n_rows: scalar N_t, padded support length of the metabatch.
+    omega: `[way]` class weights logits, or None.
+    gamma: `[5]` per-layer log step multipliers (conv1..4, dense), or None.
+  """
+  for _ in range(n_steps):
+    keys = list(params)
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch([params[k] for k in keys])
+      logits = learner_forward(params, betas, xtr, row_mask, image_shape)
+      loss = inner_objective(per_class_loss(logits, ytr, n_rows), omega)
+    grads = dict(zip(keys, tape.gradient(loss, [params[k] for k in keys])))
+    new = {}
+    for k in keys:
+      delta = steps[k] * grads[k]
+      if gamma is not None:
+        delta = delta * tf.exp(gamma[layer_of(k)])
+      new[k] = params[k] - delta
+    params = new
+  return params

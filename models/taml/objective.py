@@ -1,0 +1,101 @@
+"""The Bayesian TAML outer objective over a metabatch of tasks (Eq. 8).
+
+outer loss = mean_t CE(query_t | adapted theta_t) + mean_t KL_t / (N_t + M_t)
+"""
+import collections
+
+import tensorflow as tf
+
+from models.taml import balancing, inference_network
+from models.taml.inner_loop import inner_loop, step_sizes
+from models.taml.learner import learner_forward, feature_size
+from models.taml.parameters import split_groups
+
+TaskOutputs = collections.namedtuple('TaskOutputs', ['cent', 'acc', 'kl', 'pred'])
+
+
+def initial_learner(theta, cfg):
+  """theta plus the constant zero dense head (never meta-learned)."""
+  params = dict(theta)
+  n_features = feature_size(cfg.image_size, cfg.n_channel)
+  params['dense_w'] = tf.zeros([n_features, cfg.way])
+  params['dense_b'] = tf.zeros([cfg.way])
+  return params
+
+
+def support_row_mask(ytr, n_rows, cfg):
+  """Rows counted by the support-pass batch norm: `[T, N]`.
+
+  The original counts every row up to the metabatch's padded length N_t
+  (padding included); rows beyond it exist only because we pad to a fixed
+  shape and never count.  `bn_counts_padding=False` counts labelled rows only.
+  """
+  if cfg.bn_counts_padding:
+    rows = tf.range(tf.shape(ytr)[1], dtype=n_rows.dtype)
+    return tf.broadcast_to(tf.cast(rows < n_rows, ytr.dtype), tf.shape(ytr)[:2])
+  return tf.reduce_sum(ytr, axis=-1)
+
+
+def _or_zeros(x, shape):
+  return tf.zeros(shape) if x is None else x
+
+
+def metabatch_forward(values, episode, cfg, sample, seed=None):
+  """Per-task query CE, accuracy, scaled KL and softmax predictions.
+
+  Args:
+    values: name -> tensor of every variable (`TamlParameters.values()`).
+    episode: dict with xtr `[T, N, D]`, ytr `[T, N, way]`, xte `[T, M, D]`,
+      yte `[T, M, way]` and n_rows (scalar float N_t, the original padded length).
+    cfg: `TamlConfig`.
+    sample: draw the balancing variables (True) or use posterior means.
+    seed: stateless seed `[2]` for the draws.
+  Returns:
+    TaskOutputs of `[T]`, `[T]`, `[T]`, `[T, M, way]`.
+  """
+  theta, alpha, betas, encoder = split_groups(values)
+  xtr, ytr, xte, yte = episode['xtr'], episode['ytr'], episode['xte'], episode['yte']
+  n_rows = tf.cast(episode['n_rows'], tf.float32)
+  bal = balancing.balancing_variables(
+      inference_network.posterior_params(encoder, xtr, ytr, cfg.image_shape,
+                                         cfg.max_shot, cfg.multi_dataset),
+      cfg.balancing_on, sample, seed)
+  n_query = tf.cast(tf.shape(yte)[1], tf.float32)
+  kl = bal.kl / (n_rows + n_query)
+
+  steps = step_sizes(alpha, cfg.inner_lr, cfg.way)
+  init = initial_learner(theta, cfg)
+  query_mask = tf.ones(tf.shape(yte)[1:2])
+  n_tasks = tf.shape(xtr)[0]
+  # Disabled balancing variables travel as zeros and are ignored below, so
+  # every per-task input is a tensor (needed to vectorise over tasks).
+  per_task = dict(xtr=xtr, ytr=ytr, xte=xte, yte=yte,
+                  row_mask=support_row_mask(ytr, n_rows, cfg),
+                  omega=_or_zeros(bal.omega, [n_tasks, cfg.way]),
+                  gamma=_or_zeros(bal.gamma, [n_tasks, inference_network.N_GAMMA]),
+                  z=_or_zeros(bal.z, [n_tasks, 1]))
+
+  def one_task(task):
+    params = init
+    if cfg.z_on:
+      params = balancing.modulate_initialisation(params, task['z'], cfg.n_channel)
+    params = inner_loop(
+        params, steps, betas, task['xtr'], task['ytr'], task['row_mask'], n_rows,
+        cfg.n_steps, cfg.image_shape,
+        omega=task['omega'] if cfg.omega_on else None,
+        gamma=task['gamma'] if cfg.gamma_on else None)
+    logits = learner_forward(params, betas, task['xte'], query_mask, cfg.image_shape)
+    cent = tf.reduce_mean(
+        tf.nn.softmax_cross_entropy_with_logits(task['yte'], logits))
+    correct = tf.equal(tf.argmax(logits, -1), tf.argmax(task['yte'], -1))
+    return cent, tf.reduce_mean(tf.cast(correct, tf.float32)), tf.nn.softmax(logits)
+
+  outputs = [one_task({k: v[t] for k, v in per_task.items()})
+             for t in range(xtr.shape[0])]
+  cent, acc, pred = (tf.stack(x) for x in zip(*outputs))
+  return TaskOutputs(cent, acc, kl, pred)
+
+
+def outer_loss(out):
+  """Mean query CE plus mean scaled KL over the tasks of the metabatch."""
+  return tf.reduce_mean(out.cent) + tf.reduce_mean(out.kl)
