@@ -10,6 +10,7 @@ Flags and defaults are those of the original l2b main.py, plus --data_dir,
 import sys
 
 from absl import flags
+from absl import logging
 
 from common.errors import absl_main, require
 
@@ -74,6 +75,7 @@ def main(argv):
     require(FLAGS[name].value >= 1, '--%s must be >= 1' % name)
   require(FLAGS.way >= 2, '--way must be >= 2')
   require(FLAGS.max_shot >= 2, '--max_shot must be >= 2 (class sizes are normalised by max_shot - 1)')
+  logging.set_verbosity(logging.WARNING)   # no per-checkpoint INFO lines
   select_gpu(FLAGS.gpu_id)
   from models.taml import training
   settings = Settings()

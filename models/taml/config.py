@@ -19,6 +19,10 @@ class TamlConfig:
   # The original's support-pass batch norm counts the zero-padding rows of the
   # metabatch; False excludes them (a fix, off by default to match the paper).
   bn_counts_padding: bool = True
+  # Pad every support set to way * max_shot rows (one static shape, for XLA);
+  # otherwise to the metabatch's longest support, as the original, with the
+  # row dimension left dynamic (still one trace).
+  fixed_support: bool = False
 
   @property
   def image_shape(self):
@@ -30,8 +34,8 @@ class TamlConfig:
 
   @property
   def max_support(self):
-    """Fixed padded support length: every episode fits, nothing retraces."""
-    return self.way * self.max_shot
+    """Support rows of a compiled step: way * max_shot if fixed, else dynamic."""
+    return self.way * self.max_shot if self.fixed_support else None
 
   # Fields that change the parameters or their meaning: a checkpoint written
   # under other values cannot be restored.

@@ -38,8 +38,8 @@ def step_sizes(alpha, inner_lr, way):
   return sizes
 
 
-def inner_loop(params, steps, betas, xtr, ytr, row_mask, n_rows, n_steps,
-               image_shape, omega=None, gamma=None):
+def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
+               row_mask=None, omega=None, gamma=None):
   """Adapted learner parameters after `n_steps` inner updates of one task.
 
   Args:
@@ -47,8 +47,8 @@ def inner_loop(params, steps, betas, xtr, ytr, row_mask, n_rows, n_steps,
     steps: step size per key (`step_sizes`).
     betas: batch-norm offsets (meta-learned, never adapted here).
     xtr, ytr: `[N, H*W*C]`, `[N, way]` support rows, zero padded.
-    row_mask: `[N]` rows counted in the batch-norm statistics.
     n_rows: scalar N_t, padded support length of the metabatch.
+    row_mask: `[N]` rows counted in the batch-norm statistics (None: all).
     omega: `[way]` class weights logits, or None.
     gamma: `[5]` per-layer log step multipliers (conv1..4, dense), or None.
   """
@@ -56,7 +56,7 @@ def inner_loop(params, steps, betas, xtr, ytr, row_mask, n_rows, n_steps,
     keys = list(params)
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch([params[k] for k in keys])
-      logits = learner_forward(params, betas, xtr, row_mask, image_shape)
+      logits = learner_forward(params, betas, xtr, image_shape, row_mask)
       loss = inner_objective(per_class_loss(logits, ytr, n_rows), omega)
     grads = dict(zip(keys, tape.gradient(loss, [params[k] for k in keys])))
     new = {}

@@ -20,15 +20,19 @@ def layer_of(key):
   return N_BLOCKS if key.startswith('dense') else int(key[4]) - 1
 
 
-def batch_norm(x, beta, row_mask):
+def batch_norm(x, beta, row_mask=None):
   """Offset-only batch norm with ALWAYS the current batch's statistics.
 
-  mean and variance are plain reductions over the rows selected by `row_mask`
-  (`[N]`, 1 = counted) and over H, W.  Deliberately NOT `tf.nn.moments`: it puts
+  mean and variance are plain reductions over N, H, W, or over the rows
+  selected by `row_mask` (`[N]`, 1 = counted; None = all rows).  Deliberately NOT `tf.nn.moments`: it puts
   the mean under stop_gradient inside the variance, which leaves first but not
   second derivatives intact, and the outer gradient is second order through
   the inner steps (goldens/README, "Batch-norm formulation").
   """
+  if row_mask is None:
+    mean = tf.reduce_mean(x, axis=[0, 1, 2])
+    var = tf.reduce_mean(tf.square(x - mean), axis=[0, 1, 2])
+    return (x - mean) * tf.math.rsqrt(var + BN_EPSILON) + beta
   mask = tf.reshape(row_mask, [-1, 1, 1, 1])
   count = tf.reduce_sum(mask) * tf.cast(tf.shape(x)[1] * tf.shape(x)[2], x.dtype)
   mean = tf.reduce_sum(x * mask, axis=[0, 1, 2]) / count
@@ -36,22 +40,23 @@ def batch_norm(x, beta, row_mask):
   return (x - mean) * tf.math.rsqrt(var + BN_EPSILON) + beta
 
 
-def conv_block(x, w, b, beta, row_mask):
+def conv_block(x, w, b, beta, row_mask=None):
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool."""
   x = tf.nn.conv2d(x, w, 1, 'SAME') + b
   x = tf.nn.relu(batch_norm(x, beta, row_mask))
   return tf.nn.max_pool2d(x, 2, 2, 'VALID')
 
 
-def learner_forward(params, betas, x, row_mask, image_shape):
+def learner_forward(params, betas, x, image_shape, row_mask=None):
   """Logits of the conv-4 learner.
 
   Args:
     params: dict of learner tensors (LEARNER_KEYS).
     betas: list of the 4 batch-norm offsets `[32]`, shared by all tasks.
     x: `[N, H*W*C]` flattened NHWC images.
-    row_mask: `[N]` float, which rows enter the batch-norm statistics.
     image_shape: `(H, W, C)`.
+    row_mask: `[N]` float, which rows enter the batch-norm statistics
+      (None: all of them).
   Returns:
     `[N, way]` logits.
   """

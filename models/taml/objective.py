@@ -11,6 +11,8 @@ from models.taml.inner_loop import inner_loop, step_sizes
 from models.taml.learner import learner_forward, feature_size
 from models.taml.parameters import split_groups
 
+import os
+TASK_MAP = os.environ.get('TASK_MAP', 'unrolled')
 TaskOutputs = collections.namedtuple('TaskOutputs', ['cent', 'acc', 'kl', 'pred'])
 
 
@@ -24,12 +26,16 @@ def initial_learner(theta, cfg):
 
 
 def support_row_mask(ytr, n_rows, cfg):
-  """Rows counted by the support-pass batch norm: `[T, N]`.
+  """Rows counted by the support-pass batch norm: `[T, N]`, or None for all.
 
   The original counts every row up to the metabatch's padded length N_t
-  (padding included); rows beyond it exist only because we pad to a fixed
-  shape and never count.  `bn_counts_padding=False` counts labelled rows only.
+  (padding included): with `fixed_support` off the support has exactly N_t
+  rows and needs no mask; with it, the rows beyond N_t exist only for the
+  fixed shape and never count.  `bn_counts_padding=False` counts labelled
+  rows only.
   """
+  if cfg.bn_counts_padding and not cfg.fixed_support:
+    return None
   if cfg.bn_counts_padding:
     rows = tf.range(tf.shape(ytr)[1], dtype=n_rows.dtype)
     return tf.broadcast_to(tf.cast(rows < n_rows, ytr.dtype), tf.shape(ytr)[:2])
@@ -65,12 +71,12 @@ def metabatch_forward(values, episode, cfg, sample, seed=None):
 
   steps = step_sizes(alpha, cfg.inner_lr, cfg.way)
   init = initial_learner(theta, cfg)
-  query_mask = tf.ones(tf.shape(yte)[1:2])
   n_tasks = tf.shape(xtr)[0]
   # Disabled balancing variables travel as zeros and are ignored below, so
   # every per-task input is a tensor (needed to vectorise over tasks).
+  row_mask = support_row_mask(ytr, n_rows, cfg)
   per_task = dict(xtr=xtr, ytr=ytr, xte=xte, yte=yte,
-                  row_mask=support_row_mask(ytr, n_rows, cfg),
+                  row_mask=_or_zeros(row_mask, [n_tasks, 1]),
                   omega=_or_zeros(bal.omega, [n_tasks, cfg.way]),
                   gamma=_or_zeros(bal.gamma, [n_tasks, inference_network.N_GAMMA]),
                   z=_or_zeros(bal.z, [n_tasks, 1]))
@@ -80,19 +86,24 @@ def metabatch_forward(values, episode, cfg, sample, seed=None):
     if cfg.z_on:
       params = balancing.modulate_initialisation(params, task['z'], cfg.n_channel)
     params = inner_loop(
-        params, steps, betas, task['xtr'], task['ytr'], task['row_mask'], n_rows,
-        cfg.n_steps, cfg.image_shape,
+        params, steps, betas, task['xtr'], task['ytr'], n_rows, cfg.n_steps,
+        cfg.image_shape, row_mask=None if row_mask is None else task['row_mask'],
         omega=task['omega'] if cfg.omega_on else None,
         gamma=task['gamma'] if cfg.gamma_on else None)
-    logits = learner_forward(params, betas, task['xte'], query_mask, cfg.image_shape)
+    logits = learner_forward(params, betas, task['xte'], cfg.image_shape)
     cent = tf.reduce_mean(
         tf.nn.softmax_cross_entropy_with_logits(task['yte'], logits))
     correct = tf.equal(tf.argmax(logits, -1), tf.argmax(task['yte'], -1))
     return cent, tf.reduce_mean(tf.cast(correct, tf.float32)), tf.nn.softmax(logits)
 
-  outputs = [one_task({k: v[t] for k, v in per_task.items()})
-             for t in range(xtr.shape[0])]
-  cent, acc, pred = (tf.stack(x) for x in zip(*outputs))
+  if TASK_MAP == 'unrolled':
+    outputs = [one_task({k: v[t] for k, v in per_task.items()})
+               for t in range(xtr.shape[0])]
+    cent, acc, pred = (tf.stack(x) for x in zip(*outputs))
+  else:
+    cent, acc, pred = tf.map_fn(
+        one_task, per_task, parallel_iterations=xtr.shape[0],
+        fn_output_signature=(tf.float32, tf.float32, tf.float32))
   return TaskOutputs(cent, acc, kl, pred)
 
 

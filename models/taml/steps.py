@@ -41,6 +41,8 @@ def clipped_gradients(loss, tape, variables):
 def make_train_step(params, optimizer, cfg, n_tasks, jit_compile=False):
   """`train_step(episode, seed) -> dict of scalars`: one Adam step on a sampled posterior."""
   variables = list(params.by_name.values())
+  # Slots made up front: creating them inside the first call costs a second trace.
+  optimizer.build(variables)
 
   @tf.function(input_signature=[episode_signature(cfg, n_tasks),
                                 tf.TensorSpec([2], tf.int32)],

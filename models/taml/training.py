@@ -31,7 +31,8 @@ def config_from_flags(f):
   return TamlConfig(way=f.way, max_shot=f.max_shot, query=f.query, n_steps=f.n_steps,
                     inner_lr=f.inner_lr, alpha_on=f.alpha_on, omega_on=f.omega_on,
                     gamma_on=f.gamma_on, z_on=f.z_on, image_size=sizes.pop(),
-                    multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding)
+                    multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding,
+                    fixed_support=f.jit_compile)
 
 
 def check_run_config(savedir, cfg, write):
@@ -90,9 +91,15 @@ def _sampler_state_path(savedir):
   return os.path.join(savedir, 'ckpt', 'samplers.json')
 
 
+def _all_samplers(run):
+  out = {'id/' + k: v for k, v in run.id_samplers.items()}
+  out.update({'ood/' + k: v for k, v in run.ood_samplers.items()})
+  return out
+
+
 def _save_sampler_states(run, savedir, step):
   state = {'step': step, 'samplers': {}}
-  for name, s in run.id_samplers.items():
+  for name, s in _all_samplers(run).items():
     kind, keys, pos, has_gauss, cached = s.rng.get_state()
     state['samplers'][name] = [kind, keys.tolist(), pos, has_gauss, cached]
   tmp = _sampler_state_path(savedir) + '.tmp'
@@ -109,10 +116,10 @@ def _restore_sampler_states(run, savedir, step):
     state = json.load(fh)
   if state['step'] != step:
     return
+  samplers = _all_samplers(run)
   for name, (kind, keys, pos, has_gauss, cached) in state['samplers'].items():
-    if name in run.id_samplers:
-      run.id_samplers[name].rng.set_state(
-          (kind, np.array(keys, np.uint32), pos, has_gauss, cached))
+    if name in samplers:
+      samplers[name].rng.set_state((kind, np.array(keys, np.uint32), pos, has_gauss, cached))
 
 
 def validate(run, eval_step):
@@ -164,11 +171,11 @@ def meta_train(f):
   optimizer = steps.make_optimizer(f.meta_lr)
   step_var = tf.Variable(0, dtype=tf.int64, name='iteration')
   best_score = tf.Variable(-np.inf, dtype=tf.float64, name='best_score')
-  ckpt = tf.train.Checkpoint(params=run.params, optimizer=optimizer, iteration=step_var,
+  ckpt = tf.train.Checkpoint(model=run.params, optimizer=optimizer, iteration=step_var,
                              best_score=best_score)
   manager = tf.train.CheckpointManager(ckpt, os.path.join(f.savedir, 'ckpt'), max_to_keep=10,
                                        checkpoint_name='model')
-  best = tf.train.Checkpoint(params=run.params)
+  best = tf.train.Checkpoint(model=run.params)
   if manager.latest_checkpoint:
     ckpt.restore(manager.latest_checkpoint).expect_partial()
     _restore_sampler_states(run, f.savedir, int(step_var.numpy()))
@@ -270,7 +277,7 @@ def meta_test(f):
   check_run_config(f.savedir, cfg, write=False)
   run = Run(f, ['mte'], ['mte'])
   try:
-    tf.train.Checkpoint(params=run.params).read(best_path).assert_existing_objects_matched()
+    tf.train.Checkpoint(model=run.params).read(best_path).assert_existing_objects_matched()
   except (AssertionError, ValueError, tf.errors.OpError) as err:
     raise UserError('checkpoint %s does not match this configuration (%s)'
                     % (best_path, str(err).splitlines()[0]))

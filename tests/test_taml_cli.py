@@ -1,0 +1,123 @@
+"""main.py end to end on small arrays: train, resume, test, and bad input."""
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.taml_cli import SMALL, cifar_like, error_lines, run_main, write_dataset
+
+
+def train(tmp_path, data, savedir, iters, *extra):
+  return run_main('--mode', 'meta_train', '--data_dir', data, '--savedir', savedir,
+                  '--n_train_iters', iters, '--save_freq', 2, '--val_freq', 2, *SMALL, *extra)
+
+
+def variables(path, prefix='model/by_name/'):
+  """Checkpointed tensors under `prefix` (the meta-learned variables by default)."""
+  reader = tf.train.load_checkpoint(path)
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if k.startswith(prefix)}
+
+
+def test_train_then_test_prints_results(tmp_path):
+  data = cifar_like(str(tmp_path / 'data'))
+  savedir = tmp_path / 'run'
+  flags = ['--alpha_on', '--omega_on', '--gamma_on', '--z_on']
+  train(tmp_path, data, savedir, 4, *flags, '--balance_freq', 2)
+  log = (savedir / 'train.log').read_text()
+  assert 'train: cent' in log and 'val: iter 4' in log and 'ood_acc' in log
+  assert '*** Gamma for task imbalance ***' in log and '*** Omega for class imbalance ***' in log
+  assert (savedir / 'best' / 'model.index').exists()
+  assert any(f.startswith('events.out') for f in os.listdir(savedir / 'tb'))
+  proc = run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', savedir,
+                  '--n_steps', 2, '--n_mc_samples', 2, *SMALL[:4], *SMALL[6:], *flags)
+  lines = [l for l in proc.stdout.splitlines() if ' acc: ' in l]
+  assert [l.split(' acc:')[0] for l in lines] == ['id /cifar', 'ood/svhn']
+  for line in lines:
+    mean, ci = line.split('acc: ')[1].split(' +- ')
+    assert 0 <= float(mean) <= 100 and float(ci) >= 0
+  assert (savedir / 'test_step2_mc2.log').read_text().count(' acc: ') == 2
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+  data = cifar_like(str(tmp_path / 'data'))
+  train(tmp_path, data, tmp_path / 'straight', 4, '--alpha_on')
+  train(tmp_path, data, tmp_path / 'resumed', 2, '--alpha_on')      # "killed" after 2
+  proc = train(tmp_path, data, tmp_path / 'resumed', 4, '--alpha_on')
+  assert 'resumed from iteration 2' in (tmp_path / 'resumed' / 'train.log').read_text()
+  a = variables(str(tmp_path / 'straight' / 'ckpt' / 'model-4'), prefix='')
+  b = variables(str(tmp_path / 'resumed' / 'ckpt' / 'model-4'), prefix='')
+  assert a.keys() == b.keys() and len([k for k in a if k.startswith('model/by_name/')]) > 10
+  a.pop('save_counter/.ATTRIBUTES/VARIABLE_VALUE'), b.pop('save_counter/.ATTRIBUTES/VARIABLE_VALUE')
+  a.pop('_CHECKPOINTABLE_OBJECT_GRAPH'), b.pop('_CHECKPOINTABLE_OBJECT_GRAPH')
+  for k in a:
+    np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+  data = cifar_like(str(tmp_path / 'data'))
+  savedir = tmp_path / 'run'
+  # a huge outer step sends the weights to inf after the first update
+  proc = run_main('--mode', 'meta_train', '--data_dir', data, '--savedir', savedir,
+                  '--n_train_iters', 6, '--save_freq', 1, '--val_freq', 100, '--meta_lr', 1e30,
+                  *SMALL, check=False)
+  assert proc.returncode != 0
+  [line] = error_lines(proc)
+  assert 'non-finite outer loss' in line and 'last good checkpoint' in line
+  kept = tf.train.latest_checkpoint(str(savedir / 'ckpt'))
+  assert kept is not None and kept in line
+  assert all(np.isfinite(v).all() for v in variables(kept).values())
+
+
+def _bad(tmp_path, setup, *args, mode='meta_train'):
+  data = str(tmp_path / 'data')
+  os.makedirs(data, exist_ok=True)
+  setup(data)
+  proc = run_main('--mode', mode, '--data_dir', data, '--savedir', tmp_path / 'run',
+                  '--n_train_iters', 2, *SMALL, *args, check=False)
+  assert proc.returncode != 0
+  [line] = error_lines(proc)
+  return line
+
+
+def _truncate(data):
+  cifar_like(data)
+  path = os.path.join(data, 'cifar', 'train.npy')
+  size = os.path.getsize(path)
+  with open(path, 'r+b') as fh:
+    fh.truncate(size // 2)
+
+
+BAD_INPUTS = {
+    'missing data dir': (lambda d: None, (), 'cifar/train.npy not found'),
+    'missing split file': (lambda d: write_dataset(d, 'cifar', ['train', 'test']),
+                           (), 'cifar/valid.npy not found'),
+    'truncated npy': (_truncate, (), 'truncated or corrupt'),
+    'wrong shape': (lambda d: (cifar_like(d), write_dataset(d, 'svhn', ['valid', 'test'], side=28)),
+                    (), 'expected [N, 32, 32, 3]'),
+    'unknown dataset': (cifar_like, ('--id_dataset', 'cifarr'), "unknown dataset 'cifarr'"),
+    'way > classes': (cifar_like, ('--way', 9), '--way 9 is larger than the 8 classes'),
+    'query > class': (cifar_like, ('--query', 10), '--query 10 leaves no support image'),
+}
+
+
+@pytest.mark.parametrize('case', list(BAD_INPUTS))
+def test_bad_input_is_one_clear_line(tmp_path, case):
+  setup, args, expected = BAD_INPUTS[case]
+  assert expected in _bad(tmp_path, setup, *args)
+
+
+def test_meta_test_without_checkpoint(tmp_path):
+  line = _bad(tmp_path, cifar_like, mode='meta_test')
+  assert 'meta_train first' in line or 'no validated checkpoint' in line
+
+
+def test_meta_test_with_checkpoint_of_another_configuration(tmp_path):
+  data = cifar_like(str(tmp_path / 'data'))
+  train(tmp_path, data, tmp_path / 'run', 2)
+  proc = run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', tmp_path / 'run',
+                  *SMALL, '--alpha_on', check=False)
+  assert proc.returncode != 0
+  [line] = error_lines(proc)
+  assert 'another configuration' in line and 'alpha_on' in line
