@@ -36,6 +36,8 @@ flags.DEFINE_bool('omega_on', False, 'Balancing variable omega (class imbalance)
 flags.DEFINE_bool('gamma_on', False, 'Balancing variable gamma (task imbalance).')
 flags.DEFINE_bool('z_on', False, 'Balancing variable z (out-of-distribution).')
 flags.DEFINE_integer('n_mc_samples', 0, 'MC samples at meta-test (0: posterior mean).')
+# argparse let the original's runfiles abbreviate it; absl needs the alias.
+flags.DEFINE_alias('n_test_episode', 'n_test_episodes')
 # --- additions ---
 flags.DEFINE_string('data_dir', 'data', 'Folder holding <dataset>/{train,valid,test}.npy.')
 flags.DEFINE_integer('seed', 0, 'Seed of the initialisation, episodes and posterior draws.')

@@ -57,11 +57,17 @@ def replay(stem):
   assert set(params.by_name) <= set(d), 'port variables missing from fixture: %s' % (
       set(params.by_name) - set(d))
   params.assign({k: d[k] for k in params.by_name})
-  with tf.GradientTape() as tape:
-    out = metabatch_forward(params.values(), episode(d), cfg, sample=False)
-    loss = outer_loss(out)
   names = list(params.by_name)
-  grads = dict(zip(names, tape.gradient(loss, [params.by_name[n] for n in names])))
+
+  @tf.function   # the compiled path, as meta_train runs it
+  def forward_and_gradients(ep):
+    with tf.GradientTape() as tape:
+      out = metabatch_forward(params.values(), ep, cfg, sample=False)
+      loss = outer_loss(out)
+    return out, loss, tape.gradient(loss, [params.by_name[n] for n in names])
+
+  out, loss, grads = forward_and_gradients(episode(d))
+  grads = dict(zip(names, grads))
   optimizer = steps.make_optimizer(FIXTURE_FLAGS['meta_lr'])
   optimizer.apply_gradients(
       [(tf.clip_by_value(g, -steps.GRAD_CLIP, steps.GRAD_CLIP), params.by_name[n])

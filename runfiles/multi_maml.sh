@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# multi, maml: meta-train then meta-test with the original hyper-parameters.
+exec bash "$(dirname "$0")/l2b.sh" multi maml "$@"
