@@ -71,6 +71,8 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
 
   # One traced body instead of n_steps copies: the graph traces and starts
   # twice as fast; the outer gradient still flows through every step.
+  # maximum_iterations: XLA needs the bound to size the gradient accumulators.
   _, values = tf.while_loop(lambda i, v: i < n_steps, lambda i, v: (i + 1, one_step(v)),
-                            (tf.constant(0), [params[k] for k in keys]))
+                            (tf.constant(0), [params[k] for k in keys]),
+                            maximum_iterations=n_steps)
   return dict(zip(keys, values))
