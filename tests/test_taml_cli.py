@@ -121,3 +121,27 @@ def test_meta_test_with_checkpoint_of_another_configuration(tmp_path):
   assert proc.returncode != 0
   [line] = error_lines(proc)
   assert 'another configuration' in line and 'alpha_on' in line
+
+
+def test_multi_dataset_train_and_test(tmp_path):
+  """l2b's multi-dataset setting: several id sets, omega read from s_c, per-set validation."""
+  data = str(tmp_path / 'data')
+  for k, name in enumerate(('aircraft', 'quickdraw', 'vgg_flower')):
+    write_dataset(data, name, ['train', 'valid', 'test'], n_classes=6, seed=k)
+  for k, name in enumerate(('traffic', 'fashion-mnist')):
+    write_dataset(data, name, ['test'], n_classes=6, seed=10 + k)
+  datasets = ['--id_dataset', 'aircraft, quickdraw, vgg_flower',
+              '--ood_dataset', 'traffic, fashion-mnist', '--way', 4]
+  flags = ['--alpha_on', '--omega_on', '--gamma_on', '--z_on']
+  train(tmp_path, data, tmp_path / 'run', 3, *datasets, *flags)
+  log = (tmp_path / 'run' / 'train.log').read_text()
+  for name in ('aircraft', 'quickdraw', 'vgg_flower'):
+    assert '%s: iter 2' % name in log
+  assert 'val: iter 3' in log and 'ood_acc' not in log
+  assert variables(str(tmp_path / 'run' / 'best' / 'model'))[
+      'model/by_name/encoder.Smu_omega.Skernel/.ATTRIBUTES/VARIABLE_VALUE'].shape == (256, 1)
+  proc = run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', tmp_path / 'run',
+                  *SMALL, *datasets, *flags)
+  names = [l.split(' acc:')[0] for l in proc.stdout.splitlines() if ' acc: ' in l]
+  assert names == ['id /aircraft', 'id /quickdraw', 'id /vgg_flower', 'ood/traffic',
+                   'ood/fashion-mnist']
