@@ -17,6 +17,9 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from common.tf_env import configure_tensorflow_env  # noqa: E402
+
+configure_tensorflow_env(onednn=False)   # as main.py (children inherit it)
 
 GEOMETRIES = {   # the runfiles' meta-train settings
     'cifar': dict(image_size=32, metabatch=4, way=5, max_shot=50, query=15, n_steps=5),
@@ -77,6 +80,7 @@ def main():
   if a.child:
     print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile)))
     return
+  print('TF_ENABLE_ONEDNN_OPTS=%s' % os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (TF default)'))
   print('| geometry | model | device | first step (s) | s / iter (median of %d) | peak memory (MiB) | traces |' % a.iters)
   print('|---|---|---|---|---|---|---|')
   for geometry in a.geometry or list(GEOMETRIES):

@@ -1,0 +1,58 @@
+"""Accept the original argparse spellings for absl flags.
+
+The TDR (and GMVAE) originals use dashed flags (`--data-dir`) and argparse
+`nargs='+'` lists (`--minority-labels 2 4`).  The flags are defined here with
+their dashed names; `normalise_argv` also maps underscore spellings
+(`--data_dir`) onto them and joins space-separated list values with commas,
+so both spellings work.
+"""
+from absl import flags
+
+
+def _resolve(name, known):
+  if name in known:
+    return name
+  dashed = name.replace('_', '-')
+  if dashed in known:
+    return dashed
+  if dashed.startswith('no') and dashed[2:].lstrip('-') in known:
+    return 'no' + dashed[2:].lstrip('-')  # --no_use_x / --nouse_x -> --nouse-x
+  return name
+
+
+def normalise_argv(argv, flag_values=flags.FLAGS):
+  """argv with every known flag spelled as defined and list values joined."""
+  known = set(flag_values)
+  out, i = list(argv[:1]), 1
+  while i < len(argv):
+    arg = argv[i]
+    if arg == '--':
+      out += argv[i:]
+      break
+    if not arg.startswith('--'):
+      out.append(arg)
+      i += 1
+      continue
+    name, eq, value = arg[2:].partition('=')
+    name = _resolve(name, known)
+    is_list = name in known and isinstance(flag_values[name], flags.MultiFlag) is False \
+        and isinstance(flag_values[name].parser, flags.ListParser)
+    if is_list and not eq:
+      values, j = [], i + 1
+      while j < len(argv) and not argv[j].startswith('-'):
+        values.append(argv[j])
+        j += 1
+      if values:
+        out.append('--%s=%s' % (name, ','.join(values)))
+        i = j
+        continue
+    out.append('--' + name + eq + value)
+    i += 1
+  return out
+
+
+def reject_extra_args(argv):
+  """`UserError` for positional arguments left after flag parsing (a typo)."""
+  from common.errors import UserError
+  if len(argv) > 1:
+    raise UserError('unexpected arguments: %s' % ' '.join(argv[1:]))

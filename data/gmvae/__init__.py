@@ -1,0 +1,1 @@
+"""Data for Meta-GMVAE: Omniglot arrays, miniImageNet features, SimCLR images."""

@@ -1,0 +1,181 @@
+"""Meta-GMVAE (Lee et al., ICLR 2021) in TensorFlow 2: Omniglot, miniImageNet
+features, and the SimCLR feature extractor.
+
+  python gmvae_main.py --data-dir data/omniglot/gmvae --save-dir runs/o5 --way 5 --sample-size 200
+  python gmvae_main.py --dataset simclr --data-dir data/imgnet --save-dir runs/simclr
+      --feature-save-dir data/mimgnet/gmvae
+  python gmvae_main.py --dataset mimgnet --data-dir data/mimgnet/gmvae --save-dir runs/m5
+
+Flags keep the originals' dashed names (`--data-dir`; `--data_dir` works too).
+Flags left unset take the defaults of the original script of --dataset.
+"""
+import argparse
+import os
+import sys
+
+from absl import flags
+
+from common.tf_env import configure_tensorflow_env
+
+configure_tensorflow_env(onednn=True)   # before TensorFlow is imported
+
+from common.dash_flags import normalise_argv
+from common.errors import UserError, absl_main, require
+
+DEFAULTS = {   # the originals' argparse defaults, per script
+    'omniglot': {'unsupervised-em-iters': 10, 'semisupervised-em-iters': 10, 'hidden-size': 64,
+                 'latent-size': 64, 'train-mc-sample-size': 32, 'test-mc-sample-size': 32,
+                 'batch-size': 4, 'sample-size': 300, 'train-iters': 60000, 'freq-iters': 1000,
+                 'eval-episodes': 1000, 'way': 20, 'query': 15, 'lr': 1e-3,
+                 'weight-decay': 1e-6, 'seed': 0},
+    'mimgnet': {'unsupervised-em-iters': 10, 'semisupervised-em-iters': 10, 'hidden-size': 64,
+                'latent-size': 32, 'train-mc-sample-size': 256, 'test-mc-sample-size': 256,
+                'batch-size': 16, 'sample-size': 5, 'train-iters': 15000, 'freq-iters': 1000,
+                'eval-episodes': 1000, 'shot': 1, 'way': 5, 'query': 15, 'lr': 1e-4,
+                'weight-decay': 5e-2, 'seed': 15},
+    'simclr': {'hidden-size': 64, 'batch-size': 512, 'train-epochs': 400, 'lr': 1e-3,
+               'seed': 0},
+}
+_INT = ('unsupervised-em-iters', 'semisupervised-em-iters', 'hidden-size', 'latent-size',
+        'train-mc-sample-size', 'test-mc-sample-size', 'batch-size', 'sample-size',
+        'train-iters', 'freq-iters', 'eval-episodes', 'way', 'query', 'shot', 'train-epochs',
+        'seed')
+_FLOAT = ('lr', 'weight-decay')
+
+
+def _default_help(name):
+  return 'default: ' + ', '.join('%s %s' % (d, v[name]) for d, v in DEFAULTS.items() if name in v)
+
+
+flags.DEFINE_enum('dataset', 'omniglot', ['omniglot', 'mimgnet', 'simclr'],
+                  'omniglot: Meta-GMVAE on images; mimgnet: on SimCLR features; simclr: train '
+                  'the feature extractor on miniImageNet images and write *_features.npy.')
+flags.DEFINE_string('data-dir', None, 'omniglot: train/val/test.npy; mimgnet: '
+                    '*_features.npy; simclr: images/ + train/val/test.csv.')
+flags.DEFINE_string('save-dir', None, 'Checkpoints, best checkpoints, TensorBoard, config.')
+flags.DEFINE_string('feature-save-dir', None, 'simclr: where *_features.npy are written.')
+for _name in _INT:
+  flags.DEFINE_integer(_name, None, _default_help(_name))
+for _name in _FLOAT:
+  flags.DEFINE_float(_name, None, _default_help(_name))
+flags.DEFINE_bool('fix-pi', False, 'Keep the mixture weights uniform in the training EM.')
+flags.DEFINE_bool('debug', False, 'One iteration and one validation, as the originals.')
+flags.DEFINE_integer('gpu-id', 0, 'Sets CUDA_VISIBLE_DEVICES, as the originals.')
+flags.DEFINE_bool('jit', False, 'Compile the steps with XLA (slower on CPU; try on GPU).')
+flags.DEFINE_bool('progress', True, 'tqdm progress bars (rec/kld) on stderr.')
+FLAGS = flags.FLAGS
+
+
+def options():
+  """All flags as one namespace (underscored names), dataset defaults filled in."""
+  dataset = FLAGS.dataset
+  opts = argparse.Namespace(dataset=dataset)
+  for name in _INT + _FLOAT:
+    value = FLAGS[name].value
+    if value is None:
+      value = DEFAULTS[dataset].get(name)
+    setattr(opts, name.replace('-', '_'), value)
+  for name in ('data-dir', 'save-dir', 'feature-save-dir', 'fix-pi', 'debug', 'gpu-id', 'jit',
+               'progress'):
+    setattr(opts, name.replace('-', '_'), FLAGS[name].value)
+  require(opts.data_dir, '--data-dir is required')
+  require(opts.save_dir, '--save-dir is required')
+  for name in _INT:
+    value = getattr(opts, name.replace('-', '_'))
+    minimum = 0 if name in ('train-iters', 'seed', 'unsupervised-em-iters',
+                            'semisupervised-em-iters') else 1
+    require(value is None or value >= minimum, '--%s must be >= %d' % (name, minimum))
+  return opts
+
+
+def load_gmvae_data(opts):
+  """Splits, validated shots and test plan; every data/geometry check, before TensorFlow."""
+  from data.gmvae import episodes
+  if opts.dataset == 'omniglot':
+    from data.gmvae import omniglot
+    splits = omniglot.load(opts.data_dir)
+    val_shots, plan = [1, 5], [(1, 1), (5, 5)]
+  else:
+    from data.gmvae import mimgnet
+    splits = mimgnet.load(opts.data_dir)
+    val_shots, plan = [opts.shot], [(opts.shot, s) for s in (1, 5, 20, 50)]
+  for split, shots in (('val', val_shots), ('test', [s for _, s in plan])):
+    for shot in shots:
+      episodes.check_geometry('%s/%s' % (opts.dataset, split), splits[split], opts.way, shot,
+                              opts.query)
+  require(opts.sample_size >= opts.way, '--sample-size %d is smaller than --way %d: the EM '
+          'prior needs at least as many samples as components' % (opts.sample_size, opts.way))
+  return splits, val_shots, plan
+
+
+def run_gmvae(opts):
+  splits, val_shots, plan = load_gmvae_data(opts)
+  quiet_tensorflow_import()
+  from models.gmvae.gmvae import GMVAEConfig
+  from models.gmvae.loop import GMVAERun, check_config
+  cfg = GMVAEConfig(
+      dataset=opts.dataset, component_size=opts.way, latent_size=opts.latent_size,
+      hidden_size=opts.hidden_size,
+      feature_size=0 if opts.dataset == 'omniglot' else splits['train'].shape[-1],
+      unsupervised_em_iters=opts.unsupervised_em_iters,
+      semisupervised_em_iters=opts.semisupervised_em_iters, fix_pi=opts.fix_pi,
+      train_mc_sample_size=opts.train_mc_sample_size,
+      test_mc_sample_size=opts.test_mc_sample_size)
+  check_config(opts.save_dir, dict(vars(cfg), batch_size=opts.batch_size,
+                                   sample_size=opts.sample_size, seed=opts.seed))
+  run = GMVAERun(cfg, splits, opts, val_shots, plan, log=lambda s: print(s, flush=True))
+  run.train()
+  run.test()
+
+
+def run_simclr(opts):
+  from data.gmvae import mimgnet
+  require(opts.feature_save_dir, '--feature-save-dir is required with --dataset simclr')
+  for split in mimgnet.SPLITS:
+    mimgnet.read_csv(opts.data_dir, split)
+  quiet_tensorflow_import()
+  from models.gmvae.loop import SimCLRRun, check_config
+  check_config(opts.save_dir, dict(dataset='simclr', hidden_size=opts.hidden_size,
+                                   batch_size=opts.batch_size, seed=opts.seed))
+  run = SimCLRRun(opts.data_dir, opts, log=lambda s: print(s, flush=True))
+  run.train()
+  run.save_features(opts.feature_save_dir)
+
+
+def quiet_tensorflow_import():
+  """Import TensorFlow with its C++ start-up chatter (CUDA plugin registration) kept off
+  stderr; shown again if the import fails."""
+  import tempfile
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile(mode='w+') as capture:
+    os.dup2(capture.fileno(), 2)
+    try:
+      import tensorflow as tf
+    except BaseException:
+      os.dup2(saved, 2)
+      capture.seek(0)
+      sys.stderr.write(capture.read())
+      raise
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+  tf.get_logger().setLevel('ERROR')
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UserError('unexpected arguments: %s' % ' '.join(argv[1:]))
+  opts = options()
+  os.environ.setdefault('CUDA_VISIBLE_DEVICES', str(opts.gpu_id))
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)
+  if opts.dataset == 'simclr':
+    run_simclr(opts)
+  else:
+    run_gmvae(opts)
+
+
+if __name__ == '__main__':
+  sys.argv = normalise_argv(sys.argv)
+  absl_main(main)

@@ -1,0 +1,40 @@
+"""Convolutional encoders: conv3x3 + BatchNorm + ReLU + max-pool 2 blocks.
+
+Omniglot (omniglot/module.py): 4 blocks, pooling with `ceil_mode=True`
+(28 -> 14 -> 7 -> 4 -> 2).  For these sizes and non-negative (post-ReLU) inputs
+that is TF 'SAME' pooling: the extra window at 7 -> 4 covers one real pixel.
+SimCLR / miniImageNet (simclr/module.py): 5 blocks, floor pooling ('VALID',
+84 -> 42 -> 21 -> 10 -> 5 -> 2).  Both return features flattened in PyTorch's
+NCHW order.
+"""
+import tensorflow as tf
+
+from models.gmvae.layers import batch_norm, init_bn, nchw_flatten, torch_to_tf, torch_uniform
+
+OMNIGLOT_BLOCKS, OMNIGLOT_POOL = 4, 'SAME'
+SIMCLR_BLOCKS, SIMCLR_POOL = 5, 'VALID'
+
+
+def block_names(prefix, i):
+  """(conv, bn) names of block i inside an `nn.Sequential` of 4 modules per block."""
+  return '%s.%d' % (prefix, 4 * i), '%s.%d' % (prefix, 4 * i + 1)
+
+
+def conv_encoder(p, x, prefix, n_blocks, pool_padding, training, stats=None):
+  """x NHWC -> [N, C*H*W] (NCHW flatten order)."""
+  for i in range(n_blocks):
+    conv, bn = block_names(prefix, i)
+    x = tf.nn.conv2d(x, p[conv + '.weight'], 1, 'SAME') + p[conv + '.bias']
+    x = tf.nn.relu(batch_norm(p, bn, x, training, stats))
+    x = tf.nn.max_pool2d(x, 2, 2, pool_padding)
+  return nchw_flatten(x)
+
+
+def init_conv_encoder(rng, params, prefix, n_blocks, in_channels, hidden):
+  for i in range(n_blocks):
+    conv, bn = block_names(prefix, i)
+    cin = in_channels if i == 0 else hidden
+    fan_in = cin * 9
+    params[conv + '.weight'] = torch_to_tf(torch_uniform(rng, (hidden, cin, 3, 3), fan_in))
+    params[conv + '.bias'] = torch_uniform(rng, (hidden,), fan_in)
+    init_bn(params, bn, hidden)

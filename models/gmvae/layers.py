@@ -1,0 +1,108 @@
+"""Small building blocks shared by every GMVAE network: layouts, dense, batch norm.
+
+Parameters live in a flat dict `name -> tensor` whose names are the original
+PyTorch `state_dict` keys and whose values use TensorFlow layouts:
+Conv2d OIHW -> HWIO, ConvTranspose2d IOHW -> [h, w, out, in], Linear [out, in]
+-> [in, out]; every other tensor is unchanged.
+"""
+import math
+
+import numpy as np
+import tensorflow as tf
+
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1
+BN_BUFFERS = ('running_mean', 'running_var', 'num_batches_tracked')
+
+
+def torch_to_tf(value):
+  """A PyTorch parameter array in the TensorFlow layout used here."""
+  value = np.asarray(value, np.float32)
+  if value.ndim == 4:       # OIHW -> HWIO and IOHW -> [h, w, out, in]: same axes
+    return np.transpose(value, (2, 3, 1, 0))
+  if value.ndim == 2:       # Linear [out, in] -> [in, out]
+    return value.T
+  return value
+
+
+def tf_to_torch(value):
+  """Inverse of `torch_to_tf` (for gradients and saved parameters)."""
+  value = np.asarray(value)
+  if value.ndim == 4:
+    return np.transpose(value, (3, 2, 0, 1))
+  if value.ndim == 2:
+    return value.T
+  return value
+
+
+def is_buffer(name):
+  return name.rsplit('.', 1)[-1] in BN_BUFFERS
+
+
+def dense(p, name, x):
+  """`nn.Linear` named `name` on the last axis of x."""
+  return tf.matmul(x, p[name + '.weight']) + p[name + '.bias']
+
+
+def mlp(p, names, x, activation):
+  """Linear layers `names`, each followed by `activation` (as the originals' `proj`)."""
+  for name in names:
+    x = activation(dense(p, name, x))
+  return x
+
+
+def batch_norm(p, name, x, training, stats):
+  """`nn.BatchNorm2d` over NHWC x (fused kernel).  In training mode the batch
+  statistics normalise (biased variance) and `(mean, unbiased variance)` (what
+  the fused op returns) is put into `stats[name]` for the running update; in
+  eval mode the running statistics are used."""
+  gamma, beta = p[name + '.weight'], p[name + '.bias']
+  if training:
+    y, mean, var = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=BN_EPS,
+                                                   is_training=True)
+    if stats is not None:
+      stats[name] = (tf.stop_gradient(mean), tf.stop_gradient(var))
+    return y
+  return tf.compat.v1.nn.fused_batch_norm(
+      x, gamma, beta, mean=p[name + '.running_mean'], variance=p[name + '.running_var'],
+      epsilon=BN_EPS, is_training=False)[0]
+
+
+def bn_running_update(variables, stats, momentum=BN_MOMENTUM):
+  """PyTorch's running-statistics update for every BN in `stats` (in place)."""
+  for name, (mean, var) in stats.items():
+    rm, rv = variables[name + '.running_mean'], variables[name + '.running_var']
+    rm.assign((1. - momentum) * rm + momentum * mean)
+    rv.assign((1. - momentum) * rv + momentum * var)
+    variables[name + '.num_batches_tracked'].assign_add(1.)
+
+
+def nchw_flatten(x):
+  """[N, H, W, C] -> [N, C*H*W] in PyTorch's NCHW order."""
+  x = tf.transpose(x, [0, 3, 1, 2])
+  return tf.reshape(x, [tf.shape(x)[0], -1])
+
+
+def nchw_unflatten(x, channels, height, width):
+  """Inverse of `nchw_flatten`: PyTorch `view(-1, C, H, W)`, returned NHWC."""
+  x = tf.reshape(x, [-1, channels, height, width])
+  return tf.transpose(x, [0, 2, 3, 1])
+
+
+def torch_uniform(rng, shape, fan_in):
+  """PyTorch's default init of Linear/Conv weights and biases: U(+-1/sqrt(fan_in))."""
+  bound = 1. / math.sqrt(fan_in)
+  return rng.uniform(-bound, bound, size=shape).astype(np.float32)
+
+
+def init_linear(rng, params, name, n_in, n_out):
+  params[name + '.weight'] = torch_to_tf(torch_uniform(rng, (n_out, n_in), n_in))
+  params[name + '.bias'] = torch_uniform(rng, (n_out,), n_in)
+
+
+def init_bn(params, name, channels):
+  params[name + '.weight'] = np.ones(channels, np.float32)
+  params[name + '.bias'] = np.zeros(channels, np.float32)
+  params[name + '.running_mean'] = np.zeros(channels, np.float32)
+  params[name + '.running_var'] = np.ones(channels, np.float32)
+  params[name + '.num_batches_tracked'] = np.zeros((), np.float32)

@@ -1,0 +1,115 @@
+"""Compiled training and evaluation steps, PyTorch-style Adam, checkpoints.
+
+`GMVAETrainer` holds the parameters (tf.Variables named by the original
+`state_dict` keys), the Adam moments and a `tf.random.Generator`, all of which
+go into the checkpoint, so a killed run resumes with the same random stream.
+"""
+import numpy as np
+import tensorflow as tf
+
+from models.gmvae import gmvae
+from models.gmvae.layers import bn_running_update, is_buffer
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+def adam_l2_update(params, grads, m, v, step, lr, weight_decay,
+                   betas=ADAM_BETAS, eps=ADAM_EPS):
+  """One `torch.optim.Adam(lr, weight_decay)` step in place: the L2 term is added to
+  the gradient before the moments (not decoupled as in AdamW).  `step` is the
+  step number after this update (1 for the first)."""
+  b1, b2 = betas
+  step = tf.cast(step, tf.float32)
+  bias1 = 1. - tf.pow(b1, step)
+  bias2 = 1. - tf.pow(b2, step)
+  for name, grad in grads.items():
+    p = params[name]
+    g = grad + weight_decay * p if weight_decay else grad
+    m[name].assign(b1 * m[name] + (1. - b1) * g)
+    v[name].assign(b2 * v[name] + (1. - b2) * tf.square(g))
+    denom = tf.sqrt(v[name]) / tf.sqrt(bias2) + eps
+    p.assign_sub((lr / bias1) * m[name] / denom)
+
+
+def _var_name(name):
+  return name.replace('.', '/')
+
+
+def make_state(init):
+  """Variables for initial values `init` (name -> array): (params, trainable names,
+  Adam first moments, Adam second moments); BN buffers are not trainable."""
+  trainable = [n for n in sorted(init) if not is_buffer(n)]
+  params = {n: tf.Variable(v, trainable=not is_buffer(n), name=_var_name(n))
+            for n, v in init.items()}
+  zeros = lambda: {n: tf.Variable(tf.zeros_like(init[n]), trainable=False) for n in trainable}
+  return params, trainable, zeros(), zeros()
+
+
+class GMVAETrainer(tf.Module):
+  """Parameters, optimizer state and the compiled steps of one GMVAE."""
+
+  def __init__(self, cfg, batch_size, sample_size, lr, weight_decay, seed=0,
+               jit_compile=False):
+    super().__init__(name='gmvae')
+    self.cfg = cfg
+    self.lr, self.weight_decay = lr, weight_decay
+    init = gmvae.init_params(cfg, seed)
+    self.names = sorted(init)
+    self.params, self.trainable_names, self.adam_m, self.adam_v = make_state(init)
+    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    self.rng = tf.random.Generator.from_seed(seed)
+    shape = (batch_size, sample_size) + cfg.input_shape
+    self.train_step = tf.function(
+        self._train_step, input_signature=[tf.TensorSpec(shape, tf.float32)],
+        jit_compile=jit_compile)
+    self.predict_step = tf.function(self._predict_step, jit_compile=jit_compile)
+
+  def load_numpy(self, values):
+    """Assign parameters/buffers from a dict name -> array (TF layouts)."""
+    for name, value in values.items():
+      self.params[name].assign(np.asarray(value, np.float32).reshape(self.params[name].shape))
+
+  def numpy_params(self):
+    return {n: v.numpy() for n, v in self.params.items()}
+
+  def draw_train_noise(self, batch, sample):
+    cfg = self.cfg
+    mc, latent = cfg.train_mc_sample_size, cfg.latent_size
+    eps = self.rng.normal([batch * sample, mc, latent])
+    # a uniformly random K-subset of the S*mc samples per episode (np.random.choice(.., replace=False))
+    init_idx = tf.math.top_k(self.rng.uniform([batch, sample * mc]),
+                             cfg.component_size).indices
+    return eps, init_idx
+
+  def loss_and_grads(self, x, eps, init_idx):
+    """forward() in training mode, gradients of rec + kl, and the BN batch statistics."""
+    stats = {}
+    with tf.GradientTape() as tape:
+      out = gmvae.forward(self.params, self.cfg, x, eps, init_idx, True, stats)
+    grads = tape.gradient(out['loss'], {n: self.params[n] for n in self.trainable_names})
+    return out, grads, stats
+
+  def _train_step(self, x):
+    eps, init_idx = self.draw_train_noise(x.shape[0], x.shape[1])
+    out, grads, stats = self.loss_and_grads(x, eps, init_idx)
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads.values()]
+                           + [tf.math.is_finite(out['loss'])])
+    if finite:   # a non-finite step changes nothing; the caller stops the run
+      self.step.assign_add(1)
+      adam_l2_update(self.params, grads, self.adam_m, self.adam_v, self.step, self.lr,
+                     self.weight_decay)
+      bn_running_update(self.params, stats)
+    return out['rec_loss'], out['kl_loss'], finite
+
+  def _predict_step(self, x_tr, y_tr, x_te):
+    batch, n = tf.shape(x_tr)[0], tf.shape(x_tr)[1] + tf.shape(x_te)[1]
+    eps = self.rng.normal([batch * n, self.cfg.test_mc_sample_size, self.cfg.latent_size])
+    return gmvae.predict(self.params, self.cfg, x_tr, y_tr, x_te, eps)['y_te_pred']
+
+  def accuracy(self, episodes):
+    """Mean query accuracy per episode of one batch (x_tr, y_tr, x_te, y_te) -> [B]."""
+    x_tr, y_tr, x_te, y_te = episodes
+    pred = self.predict_step(tf.constant(x_tr, tf.float32), tf.constant(y_tr, tf.int32),
+                             tf.constant(x_te, tf.float32)).numpy()
+    return np.mean(pred == y_te, axis=-1)

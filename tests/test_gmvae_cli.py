@@ -1,0 +1,157 @@
+"""gmvae_main.py through the command line on tiny synthetic data: bad input gives one
+`error:` line on stderr and exit code 2; runs resume after a kill; SimCLR writes features."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.conftest import REPO
+
+TINY = ['--way', '5', '--batch-size', '2', '--sample-size', '10', '--train-mc-sample-size', '2',
+        '--test-mc-sample-size', '2', '--unsupervised-em-iters', '2',
+        '--semisupervised-em-iters', '2', '--eval-episodes', '4', '--freq-iters', '2',
+        '--noprogress']
+
+
+def cli(*args, timeout=300):
+  env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
+  return subprocess.run([sys.executable, str(REPO / 'gmvae_main.py')] + list(args),
+                        capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_user_error(proc, *needles):
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+  errors = [l for l in proc.stderr.splitlines() if l.startswith('error: ')]
+  assert len(errors) == 1, proc.stderr[-3000:]
+  for needle in needles:
+    assert needle in errors[0], errors[0]
+  return errors[0]
+
+
+def write_omniglot(folder, classes=(12, 6, 6), shape=(20, 28, 28, 1), seed=0):
+  rng = np.random.RandomState(seed)
+  os.makedirs(folder, exist_ok=True)
+  for split, k in zip(('train', 'val', 'test'), classes):
+    np.save(os.path.join(folder, split + '.npy'), rng.rand(k, *shape).astype(np.float32))
+  return str(folder)
+
+
+@pytest.fixture(scope='module')
+def omniglot_dir(tmp_path_factory):
+  return write_omniglot(tmp_path_factory.mktemp('omniglot'))
+
+
+def test_missing_arrays(tmp_path):
+  proc = cli('--data-dir', str(tmp_path / 'nowhere'), '--save-dir', str(tmp_path / 's'), *TINY)
+  assert_user_error(proc, 'nowhere', 'get_data.py')
+  os.makedirs(tmp_path / 'empty')
+  proc = cli('--data_dir', str(tmp_path / 'empty'), '--save_dir', str(tmp_path / 's'), *TINY)
+  assert_user_error(proc, 'train.npy')
+
+
+def test_wrong_shape(tmp_path):
+  folder = write_omniglot(tmp_path / 'd')
+  np.save(os.path.join(folder, 'val.npy'), np.zeros((6, 20, 32, 32, 1), np.float32))
+  assert_user_error(cli('--data-dir', folder, '--save-dir', str(tmp_path / 's'), *TINY),
+                    'val.npy', 'shape')
+
+
+@pytest.mark.parametrize('extra, needle', [
+    (['--way', '7', '--sample-size', '10'], 'larger than the 6 classes'),
+    (['--query', '16'], 'images per class'),
+    (['--sample-size', '3'], 'smaller than --way'),
+], ids=['way', 'shot+query', 'sample-size'])
+def test_bad_geometry(omniglot_dir, tmp_path, extra, needle):
+  assert_user_error(cli('--data-dir', omniglot_dir, '--save-dir', str(tmp_path), *TINY, *extra),
+                    needle)
+
+
+def _latest_values(save_dir):
+  path = tf.train.latest_checkpoint(os.path.join(save_dir, 'ckpt'))
+  reader = tf.train.load_checkpoint(path)
+  return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+          if k.startswith('model/params/')}
+
+
+def test_resume_after_kill_and_nonfinite_stop(omniglot_dir, tmp_path):
+  straight, killed = str(tmp_path / 'a'), str(tmp_path / 'b')
+  base = ['--data-dir', omniglot_dir, *TINY, '--train-iters', '4']
+  proc = cli('--save-dir', straight, *base)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'Final Test Accuracy' in proc.stdout
+  # kill -9 the second run once its first checkpoint is written, then restart it
+  env = dict(os.environ, CUDA_VISIBLE_DEVICES='')
+  child = subprocess.Popen([sys.executable, str(REPO / 'gmvae_main.py'), '--save-dir', killed,
+                            *base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+  deadline = time.time() + 240
+  while time.time() < deadline and child.poll() is None:
+    if os.path.exists(os.path.join(killed, 'ckpt', 'checkpoint')):
+      child.send_signal(signal.SIGKILL)
+      break
+    time.sleep(0.2)
+  child.wait()
+  proc = cli('--save-dir', killed, *base)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  a, b = _latest_values(straight), _latest_values(killed)
+  assert a.keys() == b.keys() and a
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+  # a diverging continuation stops with one line and keeps the last good checkpoint
+  before = tf.train.latest_checkpoint(os.path.join(straight, 'ckpt'))
+  proc = cli('--save-dir', straight, '--data-dir', omniglot_dir, *TINY, '--train-iters', '8',
+             '--lr', '1e30')
+  assert_user_error(proc, 'non-finite loss', 'last good checkpoint')
+  assert tf.train.latest_checkpoint(os.path.join(straight, 'ckpt')) == before
+  # another configuration in the same save dir is refused
+  proc = cli('--save-dir', straight, '--data-dir', omniglot_dir, *TINY, '--latent-size', '8')
+  assert_user_error(proc, 'another configuration', 'latent_size')
+
+
+def test_mimgnet_features(tmp_path):
+  rng = np.random.RandomState(0)
+  folder = tmp_path / 'feat'
+  os.makedirs(folder)
+  np.save(folder / 'train_features.npy', rng.rand(50, 16).astype(np.float32))
+  for split in ('val', 'test'):
+    np.save(folder / ('%s_features.npy' % split), rng.rand(5, 70, 16).astype(np.float32))
+  args = ['--dataset', 'mimgnet', '--data-dir', str(folder), '--save-dir', str(tmp_path / 's'),
+          '--batch-size', '2', '--train-mc-sample-size', '2', '--test-mc-sample-size', '2',
+          '--train-iters', '2', '--freq-iters', '2', '--eval-episodes', '2', '--noprogress']
+  proc = cli(*args)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for shot in (1, 5, 20, 50):
+    assert '%dshot Final Test Accuracy' % shot in proc.stdout
+  os.remove(folder / 'val_features.npy')
+  assert_user_error(cli(*args), 'val_features.npy')
+
+
+def test_simclr_writes_features(tmp_path):
+  from PIL import Image
+  root = tmp_path / 'imgnet'
+  os.makedirs(root / 'images')
+  rng = np.random.RandomState(0)
+  for split, classes in (('train', 'ab'), ('val', 'c'), ('test', 'd')):
+    rows = ['filename,label']
+    for c in classes:
+      for i in range(3):
+        name = 'n%s%04d.jpg' % (c, i)
+        Image.fromarray(rng.randint(0, 256, (40, 50, 3)).astype(np.uint8)).save(
+            root / 'images' / name)
+        rows.append('%s,n%s' % (name, c))
+    (root / ('%s.csv' % split)).write_text('\n'.join(rows) + '\n')
+  out = tmp_path / 'features'
+  args = ['--dataset', 'simclr', '--data-dir', str(root), '--save-dir', str(tmp_path / 's'),
+          '--feature-save-dir', str(out), '--batch-size', '4', '--train-epochs', '1',
+          '--noprogress']
+  proc = cli(*args)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  for split, n in (('train', 6), ('val', 3), ('test', 3)):
+    assert np.load(out / ('%s_features.npy' % split)).shape == (n, 256)
+  os.remove(root / 'val.csv')
+  assert_user_error(cli(*args[:5], str(tmp_path / 's2'), *args[6:]), 'val.csv')
