@@ -1,0 +1,126 @@
+"""TDR tfrecords: `data` (raw uint8 bytes, HWC order) and `label` (int64).
+
+Writing, a one-pass check of a file (corrupt, truncated, wrong image size), and
+the `tf.data` streams the trainer reads: the shuffled (optionally augmented)
+train stream, the class-balanced validation (target) stream and the test stream.
+The original reshaped the bytes as CHW and transposed, although they were
+written HWC (scrambling CIFAR images); here they are read as written.
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from common.errors import UserError
+
+SPLIT_FILES = {s: s + '.tfrecords' for s in ('train', 'validation', 'test')}
+SHUFFLE_BUFFER = 10000
+PAD_SIZE = 40   # CIFAR train augmentation: pad to 40x40, random crop back, flip
+FEATURES = {'data': tf.io.FixedLenFeature([], tf.string),
+            'label': tf.io.FixedLenFeature([], tf.int64)}
+
+
+def _example(image, label):
+  return tf.train.Example(features=tf.train.Features(feature={
+      'data': tf.train.Feature(bytes_list=tf.train.BytesList(
+          value=[np.ascontiguousarray(image, np.uint8).tobytes()])),
+      'label': tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
+  })).SerializeToString()
+
+
+def write(path, images, labels):
+  """Write uint8 HWC `images` with int `labels` to `path` (replaced)."""
+  tmp = path + '.part'
+  with tf.io.TFRecordWriter(tmp) as writer:
+    for image, label in zip(images, labels):
+      writer.write(_example(image, label))
+  os.replace(tmp, path)
+
+
+def split_path(data_dir, split):
+  return os.path.join(data_dir, SPLIT_FILES[split])
+
+
+def scan(path, image_shape):
+  """Read the whole file once; return {'count', 'class_counts'}.
+
+  Raises `UserError` for a missing, corrupt or truncated file, for records
+  without `data`/`label`, and for images whose size is not `image_shape`.
+  """
+  if not os.path.isfile(path):
+    raise UserError('tfrecords file not found: %s' % path)
+  want = int(np.prod(image_shape))
+  counts = np.zeros(0, np.int64)
+  total = 0
+  try:
+    for batch in tf.data.TFRecordDataset(path).batch(4096):
+      ex = tf.io.parse_example(batch, FEATURES)
+      sizes = tf.strings.length(ex['data']).numpy()
+      bad = sizes[sizes != want]
+      if bad.size:
+        raise UserError('%s holds images of %d bytes, but the model expects %s '
+                        '(%d bytes): wrong dataset/model for these records'
+                        % (path, bad[0], 'x'.join(map(str, image_shape)), want))
+      labels = ex['label'].numpy()
+      if labels.min() < 0:
+        raise UserError('%s has a negative label' % path)
+      c = np.bincount(labels)
+      counts = np.pad(counts, (0, max(0, len(c) - len(counts))))
+      counts[:len(c)] += c
+      total += len(labels)
+  except (tf.errors.DataLossError, tf.errors.InvalidArgumentError,
+          tf.errors.OutOfRangeError) as err:
+    msg = err.message.splitlines()[0] if err.message else type(err).__name__
+    raise UserError('corrupt or truncated tfrecords file %s: %s' % (path, msg))
+  if total == 0:
+    raise UserError('tfrecords file %s holds no records' % path)
+  return {'count': total, 'class_counts': counts.tolist()}
+
+
+def parser(image_shape):
+  """Serialized example -> (float32 HWC image of raw pixel values, int32 label)."""
+  def parse(record):
+    ex = tf.io.parse_single_example(record, FEATURES)
+    image = tf.reshape(tf.io.decode_raw(ex['data'], tf.uint8), image_shape)
+    return tf.cast(image, tf.float32), tf.cast(ex['label'], tf.int32)
+  return parse
+
+
+def augment(image, seed):
+  """Pad to 40x40, random crop back to the input size, random left-right flip."""
+  h, w, c = image.shape
+  image = tf.image.resize_with_crop_or_pad(image, PAD_SIZE, PAD_SIZE)
+  image = tf.image.stateless_random_crop(image, [h, w, c], seed=seed)
+  return tf.image.stateless_random_flip_left_right(image, seed=seed[::-1])
+
+
+def train_dataset(path, batch_size, image_shape, distort=False, seed=0):
+  """Endless shuffled train batches (fixed shape), optionally augmented."""
+  parse = parser(image_shape)
+  ds = tf.data.TFRecordDataset(path).shuffle(SHUFFLE_BUFFER, seed=seed).repeat()
+  if distort:
+    def parse_augment(i, record):
+      image, label = parse(record)
+      return augment(image, tf.stack([tf.cast(seed, tf.int64), i])), label
+    ds = ds.enumerate().map(parse_augment, num_parallel_calls=tf.data.AUTOTUNE)
+  else:
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def balanced_dataset(path, batch_size, image_shape, num_class, seed=0):
+  """Endless target batches cycling through the classes (0, 1, ..., C-1, 0, ...)."""
+  records = tf.data.TFRecordDataset(path).map(parser(image_shape)).cache()
+  per_class = [records.filter(lambda x, y, c=c: tf.equal(y, c))
+               .shuffle(SHUFFLE_BUFFER, seed=seed + c).repeat()
+               for c in range(num_class)]
+  order = tf.data.Dataset.range(num_class).repeat()
+  ds = tf.data.Dataset.choose_from_datasets(per_class, order)
+  return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(path, batch_size, image_shape):
+  """Every record once, in file order (last batch may be smaller)."""
+  return (tf.data.TFRecordDataset(path)
+          .map(parser(image_shape), num_parallel_calls=tf.data.AUTOTUNE)
+          .batch(batch_size).prefetch(tf.data.AUTOTUNE))

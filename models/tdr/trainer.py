@@ -1,0 +1,234 @@
+"""The compiled TDR training step and loop (replacing the original Estimator).
+
+Per step: momentum SGD on the weighted inner loss (as MomentumOptimizer:
+accum = m * accum + g; w -= lr * accum, lr piecewise).  Every
+`class_weight_freq` steps, before that step's update, the class weights take one
+clipped, normalised step on their own train and target batches (the original's
+WeightUpdateHook1 runs its own session.run, hence draws fresh batches).
+Everything runs under a `tf.distribute` strategy (default: one device).
+"""
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from common.errors import UserError
+from models.tdr import losses
+
+MEAN = tf.distribute.ReduceOp.MEAN
+
+
+def confusion_metrics(cm):
+  """Accuracy (+ minority/majority recall and minority precision for 2 classes)."""
+  cm = np.asarray(cm, np.float64)
+  total = cm.sum()
+  out = {'accuracy': float(np.trace(cm) / total) if total else 0.0}
+  support = cm.sum(axis=1)
+  recalls = np.divide(np.diag(cm), support, out=np.zeros(len(cm)), where=support > 0)
+  out['mean_class_recall'] = float(recalls[support > 0].mean()) if total else 0.0
+  if len(cm) == 2:  # class 0 = minority (minority labels come first)
+    predicted0 = cm[:, 0].sum()
+    out['recall_minor'] = float(recalls[0])
+    out['recall_major'] = float(recalls[1])
+    out['precision_minor'] = float(cm[0, 0] / predicted0) if predicted0 else 0.0
+  return out
+
+
+class TDRTrainer(tf.Module):
+  """Model, class weights, momentum slots, step counter and the compiled steps."""
+
+  def __init__(self, model, num_class, image_shape, learning_rate=0.01, momentum=0.9,
+               weight_decay=2e-3, boundaries=(), reweight=True,
+               class_weight_lr=losses.CLASS_WEIGHT_LR, class_weight_freq=10,
+               strategy=None, jit=False):
+    super().__init__(name='tdr_trainer')
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.num_class = num_class
+    self.learning_rate = float(learning_rate)
+    self.momentum = float(momentum)
+    self.weight_decay = float(weight_decay)
+    self.boundaries = [int(b) for b in boundaries]
+    self.reweight = reweight
+    self.class_weight_lr = float(class_weight_lr)
+    self.class_weight_freq = int(class_weight_freq)
+    with self.strategy.scope():
+      model.ensure_built(image_shape)
+      self.model = model
+      self.class_weights = tf.Variable(losses.initial_class_weights(num_class),
+                                       trainable=False, name='class_weight')
+      self.slots = [tf.Variable(tf.zeros(v.shape, v.dtype), trainable=False,
+                                name='momentum_%d' % i)
+                    for i, v in enumerate(model.trainable_variables)]
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+    # XLA cannot compile the iterator op, so only the per-replica math is jitted
+    wrap = (lambda f: tf.function(f, jit_compile=True)) if jit else (lambda f: f)
+    self._replica_train_fn = wrap(self._replica_train)
+    self._replica_class_weight_fn = wrap(self._replica_class_weight)
+    self.train_step = tf.function(self._train_step)
+    self.train_steps = tf.function(self._train_steps)
+    self.class_weight_step = tf.function(self._class_weight_step)
+    self.eval_step = tf.function(self._eval_step, reduce_retracing=True)
+
+  def checkpoint(self):
+    return tf.train.Checkpoint(model=self.model, class_weights=self.class_weights,
+                               slots=self.slots, step=self.step)
+
+  def current_step(self):
+    """The step counter as a Python int (also for mirrored variables)."""
+    return int(self.step.numpy())
+
+  def _mean(self, value):
+    return self.strategy.reduce(MEAN, value, axis=None)
+
+  def lr(self):
+    return losses.piecewise_lr(self.step, self.learning_rate, self.boundaries)
+
+  def _replica_train(self, x, y):
+    variables = self.model.trainable_variables
+    with tf.GradientTape() as tape:
+      logits = self.model(x, training=True)
+      loss = losses.inner_loss(logits, y, self.class_weights, variables,
+                               self.weight_decay)
+    grads = tape.gradient(loss, variables)
+    return grads, loss, losses.accuracy(logits, y)
+
+  def _train_step(self, iterator):
+    """One momentum-SGD step of the base model on the next train batch."""
+    x, y = next(iterator)
+    grads, loss, acc = self.strategy.run(self._replica_train_fn, (x, y))
+    lr = self.lr()
+    for var, slot, grad in zip(self.model.trainable_variables, self.slots, grads):
+      slot.assign(self.momentum * slot + self._mean(grad))
+      var.assign_sub(lr * slot)
+    self.step.assign_add(1)
+    return {'loss': self._mean(loss), 'accuracy': self._mean(acc), 'learning_rate': lr}
+
+  def _train_steps(self, iterator, n):
+    """`n` (>= 1) base steps in one call: no Python round trip per step."""
+    out = self._train_step(iterator)
+    for _ in tf.range(n - 1):
+      out = self._train_step(iterator)
+    return out
+
+  def advance(self, train_iterator, val_iterator, n):
+    """The class-weight update if due at this step, then `n` base steps.
+
+    Returns (base-step metrics of the last step, class-weight metrics or None).
+    Callers keep `n` within one class-weight period (see `block_end`).
+    """
+    target = None
+    if self.reweight and self.current_step() % self.class_weight_freq == 0:
+      target = self.class_weight_step(train_iterator, val_iterator)
+    return self.train_steps(train_iterator, tf.constant(n, tf.int64)), target
+
+  def block_end(self, step, stop, *every):
+    """First step after `step` that ends a class-weight period, a multiple of
+    one of `every`, or `stop`."""
+    periods = list(every) + ([self.class_weight_freq] if self.reweight else [])
+    return min([stop] + [(step // p + 1) * p for p in periods])
+
+  def _replica_class_weight(self, x, y, xv, yv):
+    out = self.model.bilevel_pass(self.class_weights, x, y, xv, yv,
+                                  self.learning_rate, self.weight_decay)
+    return (out['class_weight_grad'], out['target_loss'],
+            losses.accuracy(out['target_logits'], yv))
+
+  def _class_weight_step(self, train_iterator, val_iterator):
+    """Update the class weights from the look-ahead's target loss."""
+    (x, y), (xv, yv) = next(train_iterator), next(val_iterator)
+    grad, t_loss, t_acc = self.strategy.run(self._replica_class_weight_fn,
+                                            (x, y, xv, yv))
+    self.class_weights.assign(losses.class_weight_update(
+        self.class_weights, self._mean(grad), self.class_weight_lr))
+    return {'target_loss': self._mean(t_loss), 'target_accuracy': self._mean(t_acc)}
+
+  def _eval_step(self, x, y):
+    pred = tf.argmax(self.model(x, training=False), axis=-1, output_type=tf.int32)
+    return tf.math.confusion_matrix(y, pred, num_classes=self.num_class)
+
+  def evaluate(self, dataset):
+    """Metrics of the base model (training=False) over every batch of `dataset`."""
+    cm = np.zeros([self.num_class] * 2, np.int64)
+    for x, y in dataset:
+      cm += self.eval_step(x, y).numpy()
+    return confusion_metrics(cm)
+
+
+def _scalars(writer, values, step):
+  with writer.as_default(step=step):
+    for name, value in values.items():
+      tf.summary.scalar(name, value)
+
+
+def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
+        eval_freq=1000, periodic_eval=False, batch_size=50, log=print, progress=True):
+  """Train to `train_steps` with logs, TensorBoard, checkpoints (resume) and
+  evaluation; write and return the final metrics (also `metrics.json`).
+
+  `make_streams(start_step)` gives (train iterator, validation iterator) whose
+  shuffling depends on the start step, so a resumed run draws fresh batches.
+  """
+  from tqdm import tqdm
+  ckpt = trainer.checkpoint()
+  manager = tf.train.CheckpointManager(ckpt, os.path.join(job_dir, 'checkpoints'),
+                                       max_to_keep=3)
+  if manager.latest_checkpoint:
+    try:
+      ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+      raise UserError('checkpoint %s does not fit this configuration: %s'
+                      % (manager.latest_checkpoint, str(err).splitlines()[0]))
+    log('resumed from %s at step %d' % (manager.latest_checkpoint, trainer.current_step()))
+  writers = {k: tf.summary.create_file_writer(os.path.join(job_dir, k))
+             for k in ('train', 'eval')}
+  start = trainer.current_step()
+  train_it, val_it = make_streams(start)
+  target = {}
+  history = []
+  t0, last_t, last_step = time.time(), time.time(), start
+
+  def evaluate(step):
+    metrics = trainer.evaluate(test_dataset)
+    _scalars(writers['eval'], metrics, step)
+    log('step %d eval: %s' % (step, ', '.join('%s %.4f' % kv for kv in metrics.items())))
+    history.append(dict(metrics, step=step))
+    return metrics
+
+  bar = tqdm(total=train_steps, initial=start, disable=not progress or None,
+             desc='tdr', unit='step', dynamic_ncols=True)
+  done = start
+  while done < train_steps:
+    n = trainer.block_end(done, train_steps, log_freq, eval_freq) - done
+    out, new_target = trainer.advance(train_it, val_it, n)
+    target = new_target or target
+    bar.update(n)
+    done += n
+    if done % log_freq == 0 or done == train_steps:
+      now = time.time()
+      values = {k: float(v) for k, v in dict(out, **target).items()}
+      values['examples_per_sec'] = (done - last_step) * batch_size / max(now - last_t, 1e-9)
+      weights = np.squeeze(trainer.class_weights.numpy(), axis=1)
+      values.update({'class_weight/%d' % c: float(w) for c, w in enumerate(weights)})
+      _scalars(writers['train'], values, done)
+      log('step %d: %s, class weights %s' % (
+          done, ', '.join('%s %.4g' % (k, v) for k, v in values.items()
+                          if not k.startswith('class_weight/')),
+          np.array2string(weights, precision=4)))
+      bar.set_postfix(loss='%.4f' % values['loss'])
+      last_t, last_step = now, done
+    if done % eval_freq == 0 or done == train_steps:
+      manager.save(checkpoint_number=done)
+      if periodic_eval and done != train_steps:
+        evaluate(done)
+  bar.close()
+  final = evaluate(trainer.current_step())
+  seconds = time.time() - t0
+  result = dict(final, step=trainer.current_step(), seconds=seconds,
+                steps_per_sec=(trainer.current_step() - start) / max(seconds, 1e-9),
+                class_weights=np.squeeze(trainer.class_weights.numpy(), 1).tolist(),
+                reweight=trainer.reweight, history=history)
+  with open(os.path.join(job_dir, 'metrics.json'), 'w') as f:
+    json.dump(result, f, indent=1)
+  return result

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Long-tailed CIFAR-10 (imbalance factor 100: 5000 images of class 0 down to 50 of
+# class 9, 10 balanced target images per class) with ResNet-20 v1, then the plain
+# baseline (--no-reweight) with the same settings.
+#   SOURCE=cifar-10-python.tar.gz or its extracted folder (empty: TFDS, online),
+#   IMF=100, MODE=both|tdr|plain; extra arguments go to both tdr_main.py runs.
+# The original README gives no CIFAR command; steps/batch here are ours (~200 epochs
+# of the ~12.4k long-tail images at batch 50, so all three learning-rate drops happen).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SOURCE=${SOURCE-../shared/datasets/cifar10/cifar-10-python.tar.gz}
+IMF=${IMF:-100}
+DATA=${DATA:-./runs/data/cifar10_lt$IMF}
+JOB=${JOB:-./runs/cifar10_lt$IMF}
+MODE=${MODE:-both}
+
+python makeImbalanceDataset.py --data-dir "$DATA" --dataset cifar10 ${SOURCE:+--source "$SOURCE"} \
+  --long-tail --n0 5000 --imf "$IMF" --validation-size 100
+
+train() {  # $1 = job dir, then extra flags
+  local job=$1; shift
+  python tdr_main.py --data-dir "$DATA" --dataset cifar10 --num-class 10 --job-dir "$job" \
+    --num-layers 20 --version v1 --train-batch-size 50 --train-steps 50000 \
+    --eval --eval-freq 1000 --log-freq 100 "$@"
+}
+[ "$MODE" = plain ] || train "$JOB/tdr" "$@"
+[ "$MODE" = tdr ] || train "$JOB/plain" --no-reweight "$@"
+for run in tdr plain; do
+  [ -f "$JOB/$run/metrics.json" ] && python -c "import json,sys; m=json.load(open(sys.argv[1])); \
+print('%-6s accuracy %.4f  mean class recall %.4f' % (sys.argv[2], m['accuracy'], \
+m['mean_class_recall']))" "$JOB/$run/metrics.json" "$run" || true
+done

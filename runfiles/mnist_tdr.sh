@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The original README's MNIST example: digit 2 (minority) vs 3 (majority) at ratio
+# 0.995 (24 vs 4975 training images, a balanced target set of 10 + 10), dataset
+# generation then training for 20000 steps; then the plain baseline (--no-reweight,
+# class weights fixed at 1/2) with the same settings, so the two print side by side.
+#   SOURCE=folder of the MNIST idx .gz files (default ../shared/datasets/mnist;
+#          set SOURCE= to download through TFDS), MODE=both|tdr|plain, extra
+#   arguments go to both tdr_main.py runs (e.g. --train-steps 5000 --num-gpus 0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SOURCE=${SOURCE-../shared/datasets/mnist}
+DATA=${DATA:-./runs/data/mnist_23_0995}
+JOB=${JOB:-./runs/mnist_23_0995}
+MODE=${MODE:-both}
+
+python makeImbalanceDataset.py --data-dir "$DATA" --dataset mnist ${SOURCE:+--source "$SOURCE"} \
+  --train-size 5000 --validation-size 20 --test-size 1000 --ratio 0.995 \
+  --minority-labels 2 --majority-labels 3
+
+train() {  # $1 = job dir, then extra flags
+  local job=$1; shift
+  python tdr_main.py --data-dir "$DATA" --dataset mnist --job-dir "$job" \
+    --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100 "$@"
+}
+[ "$MODE" = plain ] || train "$JOB/tdr" "$@"
+[ "$MODE" = tdr ] || train "$JOB/plain" --no-reweight "$@"
+for run in tdr plain; do
+  [ -f "$JOB/$run/metrics.json" ] && python -c "import json,sys; m=json.load(open(sys.argv[1])); \
+print('%-6s accuracy %.4f  recall_minor %.4f  precision_minor %.4f' % (sys.argv[2], \
+m['accuracy'], m['recall_minor'], m['precision_minor']))" "$JOB/$run/metrics.json" "$run" || true
+done

@@ -1,0 +1,178 @@
+"""Train a model with targeted data-driven regularisation (class re-weighting).
+
+  python tdr_main.py --data-dir ./data/mnist_23_0995 --dataset mnist --job-dir ./runs/mnist \
+      --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100
+
+Flags mirror the original main.py (dashed or underscored spellings).  Extras:
+--model, --validation-batch-size, --class-weight-freq, --no-reweight (fixed
+uniform class weights: the plain baseline), --seed, --jit.
+"""
+import json
+import os
+import sys
+
+from absl import flags
+
+from common.dash_flags import normalise_argv, reject_extra_args
+from common.errors import UserError, absl_main
+
+flags.DEFINE_string('data-dir', None, 'Folder with train/validation/test.tfrecords.')
+flags.DEFINE_string('job-dir', None, 'Folder for checkpoints, TensorBoard logs, metrics.')
+flags.DEFINE_integer('num-gpus', 1, 'GPUs to use (0: CPU; >1: MirroredStrategy).')
+flags.DEFINE_integer('num-layers', 20, 'ResNet size, 6n+2.')
+flags.DEFINE_integer('train-steps', 8000, 'Training steps.')
+flags.DEFINE_integer('train-batch-size', 50, 'Training batch size (global).')
+flags.DEFINE_integer('eval-batch-size', 50, 'Test batch size.')
+flags.DEFINE_float('momentum', 0.9, 'Momentum of the base optimizer.')
+flags.DEFINE_float('weight-decay', 2e-3, 'Weight decay (on every trainable weight).')
+flags.DEFINE_float('learning-rate', 0.01, 'Initial learning rate (x0.1 at epochs 91, '
+                   '136, 182); also the look-ahead step size.')
+flags.DEFINE_bool('use-distortion-for-training', True, 'CIFAR train augmentation.')
+flags.DEFINE_integer('num-intra-threads', 0, 'Intra-op threads (0: TensorFlow picks).')
+flags.DEFINE_string('data-format', None, 'Accepted for compatibility; the port always '
+                    'runs channels_last (same math).')
+flags.DEFINE_bool('log-device-placement', False, 'Log device placement.')
+flags.DEFINE_float('batch-norm-decay', 0.997, 'Batch-norm moving-average momentum.')
+flags.DEFINE_float('batch-norm-epsilon', 1e-5, 'Batch-norm epsilon.')
+flags.DEFINE_enum('dataset', 'mnist', ['mnist', 'cifar10', 'cifar100'], 'Dataset.')
+flags.DEFINE_integer('num-class', 2, 'Number of classes in the dataset.')
+flags.DEFINE_enum('version', 'v1', ['v1', 'v2', 'bv1', 'bv2'], 'ResNet version.')
+flags.DEFINE_bool('eval', False, 'Evaluate on the test set every --eval-freq steps.')
+flags.DEFINE_integer('eval-freq', 1000, 'Steps between checkpoints / evaluations.')
+flags.DEFINE_integer('log-freq', 100, 'Steps between training logs.')
+flags.DEFINE_integer('num-training-samples', None, 'Training set size (default: '
+                     'counted from train.tfrecords); sets the epoch length.')
+flags.DEFINE_enum('model', None, ['lenet', 'convnet', 'resnet'], 'Model (default: '
+                  'lenet for mnist, resnet otherwise, as the original).')
+flags.DEFINE_integer('validation-batch-size', 10, 'Target (validation) batch size.')
+flags.DEFINE_integer('class-weight-freq', 10, 'Steps between class-weight updates.')
+flags.DEFINE_bool('no-reweight', False, 'Baseline: keep the class weights at 1/C.')
+flags.DEFINE_integer('seed', 0, 'Seed of initialisation and data order.')
+flags.DEFINE_bool('jit', False, 'XLA-compile the training steps.')
+flags.DEFINE_bool('progress', True, 'Show a tqdm progress bar.')
+FLAGS = flags.FLAGS
+CONFIG_KEYS = ('dataset', 'model', 'num-layers', 'version', 'num-class')
+
+
+def _flag(name):
+  return FLAGS[name].value
+
+
+def _check_flags():
+  from models.tdr.config import check_resnet_size, default_model
+  for name in ('data-dir', 'job-dir'):
+    if not _flag(name):
+      raise UserError('--%s is required' % name)
+  for name in ('train-steps', 'train-batch-size', 'eval-batch-size', 'eval-freq',
+               'log-freq', 'validation-batch-size', 'class-weight-freq'):
+    if _flag(name) < 1:
+      raise UserError('--%s must be positive, got %d' % (name, _flag(name)))
+  if _flag('num-class') < 2:
+    raise UserError('--num-class must be at least 2')
+  if (_flag('model') or default_model(_flag('dataset'))) == 'resnet':
+    check_resnet_size(_flag('num-layers'))
+  from data.tdr import check_parent_dir
+  return check_parent_dir(_flag('job-dir'), '--job-dir')
+
+
+def _check_config(job_dir, config):
+  path = os.path.join(job_dir, 'config.json')
+  if os.path.isfile(path):
+    with open(path) as f:
+      old = json.load(f)
+    diff = [k for k in CONFIG_KEYS if old.get(k) != config[k]]
+    if diff:
+      raise UserError('--job-dir %s holds a run with another configuration (%s); use '
+                      'a new --job-dir' % (job_dir, ', '.join(
+                          '%s %s vs %s' % (k, old.get(k), config[k]) for k in diff)))
+  with open(path, 'w') as f:
+    json.dump(config, f, indent=1)
+
+
+def _strategy(tf, num_gpus):
+  gpus = tf.config.list_logical_devices('GPU')
+  if num_gpus < 0:
+    raise UserError('--num-gpus must be 0 or positive, got %d' % num_gpus)
+  if num_gpus > len(gpus):
+    if FLAGS['num-gpus'].present:
+      raise UserError('--num-gpus %d asked, but %d GPU(s) are visible'
+                      % (num_gpus, len(gpus)))
+    num_gpus = len(gpus)
+  if num_gpus > 1:
+    return tf.distribute.MirroredStrategy([g.name for g in gpus[:num_gpus]])
+  return tf.distribute.OneDeviceStrategy('/gpu:0' if num_gpus else '/cpu:0')
+
+
+def main(argv):
+  reject_extra_args(argv)
+  job_dir = _check_flags()
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)  # TensorFlow's checkpoint INFO chatter
+  if _flag('data-format') == 'channels_first':
+    logging.warning('--data-format channels_first ignored: the port runs channels_last')
+  import keras
+  import tensorflow as tf
+  from data.tdr import IMAGE_SHAPES, tfrecords as tfr
+  from models.tdr import build_model, losses
+  from models.tdr.trainer import TDRTrainer, fit
+  if _flag('num-intra-threads'):
+    tf.config.threading.set_intra_op_parallelism_threads(_flag('num-intra-threads'))
+  tf.debugging.set_log_device_placement(_flag('log-device-placement'))
+  dataset, data_dir, num_class = _flag('dataset'), _flag('data-dir'), _flag('num-class')
+  shape = IMAGE_SHAPES[dataset]
+  info = {s: tfr.scan(tfr.split_path(data_dir, s), shape)
+          for s in ('train', 'validation', 'test')}
+  for split, i in info.items():
+    if len(i['class_counts']) > num_class:
+      raise UserError('%s has label %d, but --num-class is %d' % (
+          tfr.split_path(data_dir, split), len(i['class_counts']) - 1, num_class))
+  missing = [c for c in range(num_class) if c >= len(info['validation']['class_counts'])
+             or not info['validation']['class_counts'][c]]
+  if missing:
+    raise UserError('validation.tfrecords has no image of class(es) %s' % missing)
+  from models.tdr.config import default_model
+  model_name = _flag('model') or default_model(dataset)
+  config = {'dataset': dataset, 'model': model_name, 'num-layers': _flag('num-layers'),
+            'version': _flag('version'), 'num-class': num_class}
+  os.makedirs(job_dir, exist_ok=True)
+  _check_config(job_dir, config)
+
+  keras.utils.set_random_seed(_flag('seed'))
+  strategy = _strategy(tf, _flag('num-gpus'))
+  replicas = strategy.num_replicas_in_sync
+  for name in ('train-batch-size', 'validation-batch-size'):
+    if _flag(name) % replicas:
+      raise UserError('--%s %d is not divisible by the %d replicas'
+                      % (name, _flag(name), replicas))
+  n_train = _flag('num-training-samples') or info['train']['count']
+  with strategy.scope():
+    model = build_model(model_name, num_class, _flag('num-layers'), _flag('version'),
+                        _flag('batch-norm-decay'), _flag('batch-norm-epsilon'))
+  trainer = TDRTrainer(
+      model, num_class, shape, learning_rate=_flag('learning-rate'),
+      momentum=_flag('momentum'), weight_decay=_flag('weight-decay'),
+      boundaries=losses.lr_boundaries(n_train, _flag('train-batch-size')),
+      reweight=not _flag('no-reweight'), class_weight_freq=_flag('class-weight-freq'),
+      strategy=strategy, jit=_flag('jit'))
+  distort = _flag('use-distortion-for-training') and dataset != 'mnist'
+
+  def make_streams(start_step):
+    seed = (_flag('seed') * 1000003 + start_step) % (2 ** 31)
+    train = tfr.train_dataset(tfr.split_path(data_dir, 'train'),
+                              _flag('train-batch-size'), shape, distort, seed)
+    val = tfr.balanced_dataset(tfr.split_path(data_dir, 'validation'),
+                               _flag('validation-batch-size'), shape, num_class, seed)
+    return tuple(iter(strategy.experimental_distribute_dataset(d)) for d in (train, val))
+
+  test = tfr.eval_dataset(tfr.split_path(data_dir, 'test'), _flag('eval-batch-size'), shape)
+  result = fit(trainer, make_streams, test, job_dir, _flag('train-steps'),
+               _flag('log-freq'), _flag('eval-freq'),
+               _flag('eval'), _flag('train-batch-size'),
+               log=lambda s: print(s, flush=True), progress=_flag('progress'))
+  print('final: ' + json.dumps({k: v for k, v in result.items() if k != 'history'}),
+        flush=True)
+
+
+if __name__ == '__main__':
+  sys.argv = normalise_argv(sys.argv)
+  absl_main(main)
