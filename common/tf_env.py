@@ -5,10 +5,9 @@ On AVX2 machines (laptops, this project's CI) Meta-GMVAE's training step runs
 about 1.8x faster with them (bench/gmvae_speed.py), and its golden tests pass
 with and without them.  Bayesian TAML keeps TensorFlow's default (Eigen) kernels:
 with oneDNN its outer gradients differ from the original's by up to 7e-3
-relative (tests/test_golden_taml.py fails).  The likely cause is max-pool tie
-breaking: zero-padding support rows give constant feature maps, every pool
-window is a tie, and oneDNN routes the gradient to another element than the
-Eigen kernels the original ran on.
+relative (tests/test_golden_taml.py fails).  The same keys drift by the same
+amounts when the learner's batch norm is swapped for the fused kernel, so
+oneDNN's rewrite of that batch norm into a fused one is the likely cause.
 `TF_ENABLE_ONEDNN_OPTS` set in the environment always wins.
 """
 import os
