@@ -75,6 +75,12 @@ def _check(path, name, url, md5, sha256, verify):
         'delete it and download it again from %s' % (path, algo, got, want, url))
 
 
+def fetch_single_archive(args, name, url, md5):
+  """`fetch_archive` for a dataset made from one archive, with the script's flags."""
+  return fetch_archive(name, url, args.out, md5=md5, verify=args.verify,
+                       source=pick_source(args.source, name, single=True))
+
+
 def pick_source(sources, name, single=False):
   """The path among `sources` (files or folders) that provides `name`, or None.
 

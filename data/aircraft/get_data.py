@@ -69,9 +69,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if download.splits_done(args.out, list(SPLITS)):
     return
-  path = download.fetch_archive(
-      ARCHIVE, URL, args.out, md5=MD5, verify=args.verify,
-      source=download.pick_source(args.source, ARCHIVE, single=True))
+  path = download.fetch_single_archive(args, ARCHIVE, URL, MD5)
   # Two streaming passes (lists, then images): a .tar.gz has no random access.
   with download.reading(path):
     variant, box = parse_lists(archive.read_members(path, set(LISTS)))

@@ -90,9 +90,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if download.splits_done(args.out, list(SPLITS)):
     return
-  path = download.fetch_archive(
-      ARCHIVE, URL, args.out, md5=MD5, verify=args.verify,
-      source=download.pick_source(args.source, ARCHIVE, single=True))
+  path = download.fetch_single_archive(args, ARCHIVE, URL, MD5)
   pixels, labels, names = load_cifar100(path)
   for split, classes in SPLITS.items():
     with download.reading(path):

@@ -40,9 +40,7 @@ def class_id(member):
 
 
 def build(args):
-  path = download.fetch_archive(
-      ARCHIVE, ARCHIVE_URL, args.out, md5=ARCHIVE_MD5, verify=args.verify,
-      source=download.pick_source(args.source, ARCHIVE, single=True))
+  path = download.fetch_single_archive(args, ARCHIVE, ARCHIVE_URL, ARCHIVE_MD5)
   wanted = lambda m: (class_id(m) if class_id(m) is not None
                       and class_id(m) % 4 in SPLIT_OF_REMAINDER else None)
   by_class = images.decode_by_class(path, wanted, (84, 84))

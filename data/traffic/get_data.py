@@ -29,9 +29,7 @@ def main(argv=None):
   args = parser.parse_args(argv)
   if download.splits_done(args.out, ['test']):
     return
-  path = download.fetch_archive(
-      ARCHIVE, URL, args.out, md5=MD5, verify=args.verify,
-      source=download.pick_source(args.source, ARCHIVE, single=True))
+  path = download.fetch_single_archive(args, ARCHIVE, URL, MD5)
   class_of = lambda m: int(_IMAGE.search(m).group(1)) if _IMAGE.search(m) \
       else None
   by_class = images.decode_by_class(path, class_of, (32, 32))

@@ -69,10 +69,10 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
       new.append(value - delta)
     return new
 
-  # One traced body instead of n_steps copies: the graph traces and starts
-  # twice as fast; the outer gradient still flows through every step.
-  # maximum_iterations: XLA needs the bound to size the gradient accumulators.
-  _, values = tf.while_loop(lambda i, v: i < n_steps, lambda i, v: (i + 1, one_step(v)),
-                            (tf.constant(0), [params[k] for k in keys]),
-                            maximum_iterations=n_steps)
+  # Unrolled in Python rather than a tf.while_loop: a while body halves the
+  # first-step time, but grappler's AddN rewrite inside its gradient fails at
+  # 84x84 ("tmp_var already exists"), so the robust form is used.
+  values = [params[k] for k in keys]
+  for _ in range(n_steps):
+    values = one_step(values)
   return dict(zip(keys, values))
