@@ -53,7 +53,8 @@ def main():
     out = run(test)
     acc = {l.split(' acc: ')[0].strip(): l.split(' acc: ')[1] for l in out.splitlines() if ' acc: ' in l}
     rows.append('| %s | %s | %s | %.0f |' % (name, acc['id /omniglot'], acc['ood/mnist'], train_s))
-    commands += ['    ' + ' '.join(train[1:]), '    ' + ' '.join(test[1:])]
+    commands += ['    python ' + ' '.join(train[1:]).replace(REPO + os.sep, ''),
+                 '    python ' + ' '.join(test[1:]).replace(REPO + os.sep, '')]
   commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO,
                           capture_output=True, text=True).stdout.strip()
   with open(os.path.join(REPO, 'results', 'taml_omniglot.md'), 'w') as fh:
