@@ -6,7 +6,9 @@ so one trace serves the whole run.
 """
 import tensorflow as tf
 
+from models.taml import inference_network
 from models.taml.objective import metabatch_forward, outer_loss
+from models.taml.parameters import split_groups
 
 GRAD_CLIP = 3.0   # element-wise, before Adam (original misc.get_train_op)
 
@@ -89,8 +91,6 @@ def make_eval_step(params, cfg, n_tasks, n_mc_samples=0):
 
 def make_balancing_step(params, cfg, n_tasks):
   """`(xtr, ytr) -> (softmax(E[omega]) [T, way], exp(E[gamma]) [T, 5])` for the tables."""
-  from models.taml import inference_network
-  from models.taml.parameters import split_groups
   sig = episode_signature(cfg, n_tasks)
 
   @tf.function(input_signature=[sig['xtr'], sig['ytr']])

@@ -253,9 +253,7 @@ def meta_train(f):
         _log(logfile, reporting.balancing_table(
             flag, ep['ytr'].numpy(), omega.numpy() if cfg.omega_on else None,
             gamma.numpy() if cfg.gamma_on else None))
-  bar.close()
-  if int(step_var.numpy()) != f.n_train_iters and f.n_train_iters > start:
-    save(f.n_train_iters)
+  bar.close()   # the last iteration always validated and saved
   logfile.close()
 
 
