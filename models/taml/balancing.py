@@ -26,6 +26,10 @@ def posteriors(raw):
           for name, (mu, pre_sigma) in raw.items()}
 
 
+def standard_normal(dtype):
+  return tfd.Normal(tf.constant(0., dtype), tf.constant(1., dtype))
+
+
 def balancing_variables(raw, switched_on, sample, seed=None):
   """Draw (or take the mean of) the switched-on balancing variables.
 
@@ -46,10 +50,10 @@ def balancing_variables(raw, switched_on, sample, seed=None):
       values[name] = None
       continue
     dist = q[name]
-    kl += tf.reduce_sum(tfd.kl_divergence(dist, tfd.Normal(0., 1.)), axis=-1)
+    kl += tf.reduce_sum(tfd.kl_divergence(dist, standard_normal(dist.dtype)), axis=-1)
     values[name] = dist.sample(seed=var_seed) if sample else dist.mean()
   if not any(switched_on.values()):
-    kl = tf.zeros(tf.shape(raw['gamma'][0])[:1])
+    kl = tf.zeros(tf.shape(raw['gamma'][0])[:1], raw['gamma'][0].dtype)
   return Balancing(values['omega'], values['gamma'], values['z'], kl)
 
 

@@ -77,7 +77,7 @@ def posterior_params(params, xtr, ytr, image_shape, max_shot, omega_from_summary
   # Statistics pooling 2: over the classes of the task.
   v = tf.nn.relu(_dense(params, 'dense2', s))
   v = _dense(params, 'dense3', v)                                     # [T, way, 32]
-  all_classes = tf.ones([n_tasks, way, 1])
+  all_classes = tf.ones([n_tasks, way, 1], ytr.dtype)
   task_size = tf.reduce_mean(class_size, axis=-1, keepdims=True)       # [T, 1]
   v = statistics_pooling(v, all_classes, task_size)[:, 0]             # [T, 32, 3]
   v = tf.nn.relu(_dense(params, 'interact2', v))

@@ -18,8 +18,9 @@ def initial_learner(theta, cfg):
   """theta plus the constant zero dense head (never meta-learned)."""
   params = dict(theta)
   n_features = feature_size(cfg.image_size, cfg.n_channel)
-  params['dense_w'] = tf.zeros([n_features, cfg.way])
-  params['dense_b'] = tf.zeros([cfg.way])
+  dtype = theta['conv1_w'].dtype
+  params['dense_w'] = tf.zeros([n_features, cfg.way], dtype)
+  params['dense_b'] = tf.zeros([cfg.way], dtype)
   return params
 
 
@@ -55,12 +56,12 @@ def metabatch_forward(values, episode, cfg, sample, seed=None):
   """
   theta, alpha, betas, encoder = split_groups(values)
   xtr, ytr, xte, yte = episode['xtr'], episode['ytr'], episode['xte'], episode['yte']
-  n_rows = tf.cast(episode['n_rows'], tf.float32)
+  n_rows = tf.cast(episode['n_rows'], ytr.dtype)
   bal = balancing.balancing_variables(
       inference_network.posterior_params(encoder, xtr, ytr, cfg.image_shape,
                                          cfg.max_shot, cfg.multi_dataset),
       cfg.balancing_on, sample, seed)
-  n_query = tf.cast(tf.shape(yte)[1], tf.float32)
+  n_query = tf.cast(tf.shape(yte)[1], ytr.dtype)
   kl = bal.kl / (n_rows + n_query)
 
   steps = step_sizes(alpha, cfg.inner_lr, cfg.way)
