@@ -63,6 +63,14 @@ flags.DEFINE_bool('debug', False, 'One iteration and one validation, as the orig
 flags.DEFINE_integer('gpu-id', 0, 'Sets CUDA_VISIBLE_DEVICES, as the originals.')
 flags.DEFINE_bool('jit', False, 'Compile the steps with XLA (slower on CPU; try on GPU).')
 flags.DEFINE_bool('progress', True, 'tqdm progress bars (rec/kld) on stderr.')
+flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
+                  'Meta-GMVAE training: default: one device; mirrored: the episodes of a batch '
+                  'split over all visible GPUs (or --cpu-devices); multi_worker: TF_CONFIG.')
+flags.DEFINE_integer('num-devices', 0, 'mirrored: use this many devices (0: all visible).')
+flags.DEFINE_integer('cpu-devices', 0, 'Split the CPU into this many logical devices.')
+flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for the workers.')
+flags.DEFINE_bool('mixed-precision', False, 'Omniglot: conv encoder/decoder in bfloat16 (GPU '
+                  'runs); the set transformer, EM and losses stay float32.')
 FLAGS = flags.FLAGS
 
 
@@ -76,7 +84,8 @@ def options():
       value = DEFAULTS[dataset].get(name)
     setattr(opts, name.replace('-', '_'), value)
   for name in ('data-dir', 'save-dir', 'feature-save-dir', 'fix-pi', 'debug', 'gpu-id', 'jit',
-               'progress'):
+               'progress', 'strategy', 'num-devices', 'cpu-devices', 'connect-timeout',
+               'mixed-precision'):
     setattr(opts, name.replace('-', '_'), FLAGS[name].value)
   require(opts.data_dir, '--data-dir is required')
   require(opts.save_dir, '--save-dir is required')
@@ -120,8 +129,10 @@ def run_gmvae(opts):
       unsupervised_em_iters=opts.unsupervised_em_iters,
       semisupervised_em_iters=opts.semisupervised_em_iters, fix_pi=opts.fix_pi,
       train_mc_sample_size=opts.train_mc_sample_size,
-      test_mc_sample_size=opts.test_mc_sample_size)
-  check_config(opts.save_dir, dict(vars(cfg), batch_size=opts.batch_size,
+      test_mc_sample_size=opts.test_mc_sample_size,
+      conv_dtype='bfloat16' if opts.mixed_precision else 'float32')
+  saved = {k: v for k, v in vars(cfg).items() if k != 'conv_dtype'}   # precision may change
+  check_config(opts.save_dir, dict(saved, batch_size=opts.batch_size,
                                    sample_size=opts.sample_size, seed=opts.seed))
   run = GMVAERun(cfg, splits, opts, val_shots, plan, log=lambda s: print(s, flush=True))
   run.train()

@@ -54,6 +54,17 @@ flags.DEFINE_enum('episode_mode', '1', ['1', '2', '3'],
 flags.DEFINE_bool('bn_counts_padding', True,
                   'Support batch norm counts the zero-padding rows, as the original.')
 flags.DEFINE_bool('jit_compile', False, 'XLA-compile the meta-train step.')
+# --- scale-out (common/distribute.py) ---
+flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
+                  'default: one device; mirrored: the tasks of a metabatch split over all '
+                  'visible GPUs (or --cpu_devices); multi_worker: over the workers of TF_CONFIG.')
+flags.DEFINE_integer('num_devices', 0, 'mirrored: use this many devices (0: all visible).')
+flags.DEFINE_integer('cpu_devices', 0, 'Split the CPU into this many logical devices '
+                     '(CPU runs of --strategy mirrored; 0: leave it whole).')
+flags.DEFINE_integer('connect_timeout', 120, 'multi_worker: seconds to wait for the other '
+                     'workers (and for any collective) before failing.')
+flags.DEFINE_bool('mixed_precision', False, 'Run the inference network in bfloat16 (GPU runs); '
+                  'the learner and its inner loop stay float32.')
 
 
 class Settings:
@@ -80,8 +91,14 @@ def main(argv):
     require(FLAGS[name].value >= 1, '--%s must be >= 1' % name)
   require(FLAGS.way >= 2, '--way must be >= 2')
   require(FLAGS.max_shot >= 2, '--max_shot must be >= 2 (class sizes are normalised by max_shot - 1)')
+  require(FLAGS.num_devices >= 0 and FLAGS.cpu_devices >= 0,
+          '--num_devices and --cpu_devices must be >= 0')
   logging.set_verbosity(logging.WARNING)   # no per-checkpoint INFO lines
-  select_gpu(FLAGS.gpu_id)
+  if FLAGS.cpu_devices:
+    from common.distribute import split_cpu
+    split_cpu(FLAGS.cpu_devices)
+  if FLAGS.strategy == 'default':   # mirrored / multi_worker use every visible GPU
+    select_gpu(FLAGS.gpu_id)
   from models.taml import training
   settings = Settings()
   if settings.mode == 'meta_train':

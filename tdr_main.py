@@ -50,6 +50,16 @@ flags.DEFINE_bool('no-reweight', False, 'Baseline: keep the class weights at 1/C
 flags.DEFINE_integer('seed', 0, 'Seed of initialisation and data order.')
 flags.DEFINE_bool('jit', False, 'XLA-compile the training steps.')
 flags.DEFINE_bool('progress', True, 'Show a tqdm progress bar.')
+flags.DEFINE_enum('strategy', None, ['default', 'mirrored', 'multi_worker'],
+                  'tf.distribute strategy (default: from --num-gpus: mirrored over that many '
+                  'GPUs when > 1, else one device); multi_worker reads TF_CONFIG.')
+flags.DEFINE_integer('cpu-devices', 0, 'Split the CPU into this many logical devices '
+                     '(CPU runs of --strategy mirrored).')
+flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for the other '
+                     'workers before failing.')
+flags.DEFINE_bool('mixed-precision', False, 'Keras mixed_bfloat16 policy for the model '
+                  '(GPU runs): layers compute in bfloat16, weights, batch-norm statistics, '
+                  'losses and the class weights stay float32.')
 FLAGS = flags.FLAGS
 CONFIG_KEYS = ('dataset', 'model', 'num-layers', 'version', 'num-class')
 
@@ -90,16 +100,22 @@ def _check_config(job_dir, config):
 
 
 def _strategy(tf, num_gpus):
-  gpus = tf.config.list_logical_devices('GPU')
+  """--strategy, or the original's --num-gpus mapped onto it."""
+  from common import distribute
   if num_gpus < 0:
     raise UserError('--num-gpus must be 0 or positive, got %d' % num_gpus)
+  name = _flag('strategy')
+  if name is not None:
+    return distribute.make_strategy(name, num_gpus if FLAGS['num-gpus'].present else 0,
+                                    _flag('connect-timeout'))
+  gpus = tf.config.list_logical_devices('GPU')
   if num_gpus > len(gpus):
     if FLAGS['num-gpus'].present:
       raise UserError('--num-gpus %d asked, but %d GPU(s) are visible'
                       % (num_gpus, len(gpus)))
     num_gpus = len(gpus)
   if num_gpus > 1:
-    return tf.distribute.MirroredStrategy([g.name for g in gpus[:num_gpus]])
+    return distribute.make_strategy('mirrored', num_gpus)
   return tf.distribute.OneDeviceStrategy('/gpu:0' if num_gpus else '/cpu:0')
 
 
@@ -112,6 +128,9 @@ def main(argv):
     logging.warning('--data-format channels_first ignored: the port runs channels_last')
   import keras
   import tensorflow as tf
+  if _flag('cpu-devices'):   # before the first TensorFlow op
+    from common.distribute import split_cpu
+    split_cpu(_flag('cpu-devices'))
   from data.tdr import IMAGE_SHAPES, tfrecords as tfr
   from models.tdr import build_model, losses
   from models.tdr.trainer import TDRTrainer, fit
@@ -138,6 +157,8 @@ def main(argv):
   _check_config(job_dir, config)
 
   keras.utils.set_random_seed(_flag('seed'))
+  if _flag('mixed-precision'):
+    keras.mixed_precision.set_global_policy('mixed_bfloat16')
   strategy = _strategy(tf, _flag('num-gpus'))
   replicas = strategy.num_replicas_in_sync
   for name in ('train-batch-size', 'validation-batch-size'):

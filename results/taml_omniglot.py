@@ -2,7 +2,8 @@
 
 Prepares the arrays from the real archives (../shared/datasets), meta-trains
 each model with the same geometry and seed, meta-tests, and writes
-results/taml_omniglot.md with the exact commands, commit and machine.
+results/taml_omniglot.md with the exact commands, commit and machine, and one
+run record per model and metric under results/runs/ (see results/report.py).
 
   python results/taml_omniglot.py --iters 1000
 """
@@ -14,6 +15,9 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from results.records import write_record  # noqa: E402
+
 MODELS = {'MAML': [], 'Meta-SGD': ['--alpha_on'],
           'Bayesian TAML': ['--alpha_on', '--omega_on', '--gamma_on', '--z_on']}
 
@@ -21,6 +25,23 @@ MODELS = {'MAML': [], 'Meta-SGD': ['--alpha_on'],
 def run(cmd):
   print('$', ' '.join(cmd), flush=True)
   return subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout
+
+
+def write_records(name, slug, acc, a, train_s):
+  """One run record per metric (id: Omniglot, ood: MNIST) for results/README.md."""
+  for metric, key in (('id acc', 'id /omniglot'), ('ood acc', 'ood/mnist')):
+    mean, ci95 = (float(x) for x in acc[key].split('+-'))
+    write_record(os.path.join(REPO, 'results', 'runs', 'taml_omniglot_%s_%s.json'
+                              % (slug, metric.split()[0])),
+                 system='taml', table='TAML on Omniglot/MNIST (short run)', row=name,
+                 setting='Omniglot id / MNIST ood, 5-way, 1..5 shots, 5 queries, '
+                         '%d meta-iterations' % a.iters,
+                 metric=metric, values=[mean], seeds=[0], ci95=ci95,
+                 command='python results/taml_omniglot.py --iters %d --test_episodes %d'
+                         % (a.iters, a.test_episodes),
+                 wall_time_s=round(train_s, 1),
+                 note='wall time: meta-train only. Meta-test: 10 inner steps (TAML: 10 MC '
+                      'samples), interval over %d test tasks.' % a.test_episodes)
 
 
 def main():
@@ -40,7 +61,8 @@ def main():
               '--way', '5', '--max_shot', '5', '--query', '5', '--metabatch', '4', '--seed', '0']
   rows, commands = [], []
   for name, flags in MODELS.items():
-    savedir = os.path.join(a.workdir, name.replace(' ', '_').lower())
+    slug = name.replace(' ', '_').lower()
+    savedir = os.path.join(a.workdir, slug)
     train = [sys.executable, 'main.py', '--mode', 'meta_train', '--savedir', savedir, *geometry,
              *flags, '--n_steps', '5', '--n_train_iters', str(a.iters), '--val_freq', str(a.iters // 2),
              '--save_freq', str(a.iters // 2), '--n_val_tasks', '200', '--log_freq', '100']
@@ -53,6 +75,7 @@ def main():
     out = run(test)
     acc = {l.split(' acc: ')[0].strip(): l.split(' acc: ')[1] for l in out.splitlines() if ' acc: ' in l}
     rows.append('| %s | %s | %s | %.0f |' % (name, acc['id /omniglot'], acc['ood/mnist'], train_s))
+    write_records(name, slug, acc, a, train_s)
     commands += ['    python ' + ' '.join(train[1:]).replace(REPO + os.sep, ''),
                  '    python ' + ' '.join(test[1:]).replace(REPO + os.sep, '')]
   commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=REPO,

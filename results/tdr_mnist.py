@@ -1,6 +1,7 @@
 """Bilevel re-weighting vs the plain run (--no-reweight) on MNIST 2-vs-3 at ratio
 0.995, over several seeds, through the two command-line entry points; writes
-the markdown table (default results/tdr_mnist.md).
+the markdown table (default results/tdr_mnist.md) and one run record per method
+and metric under results/runs/ (see results/report.py).
 
   python results/tdr_mnist.py --train-steps 5000 --seeds 0,1,2
 """
@@ -14,6 +15,9 @@ import numpy as np
 from absl import app, flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+from results.records import write_record  # noqa: E402
+
 flags.DEFINE_string('source', os.path.join(os.path.dirname(REPO), 'shared', 'datasets', 'mnist'),
                     'Folder of the MNIST idx .gz files.')
 flags.DEFINE_string('work-dir', os.path.join(REPO, 'runs', 'tdr_mnist'), 'Data and job dirs.')
@@ -33,6 +37,23 @@ def run(args):
   subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
 
 
+def write_records(mode, kind, runs, wall_time_s, steps):
+  """One run record per metric (in %) of one method's seeds, for results/README.md."""
+  cw = np.mean([r['class_weights'] for _, r in runs], axis=0)
+  for metric in METRICS:
+    write_record(os.path.join(REPO, 'results', 'runs', 'tdr_mnist_%s_%s.json'
+                              % (kind, metric)),
+                 system='tdr', table='TDR on MNIST 2-vs-3 (short run)', row=mode,
+                 setting='MNIST 2-vs-3, ratio 0.995, LeNet, %d steps' % steps, metric=metric,
+                 values=[round(100 * r[metric], 4) for _, r in runs],
+                 seeds=[int(seed) for seed, _ in runs],
+                 command='python results/tdr_mnist.py --train-steps %d --seeds %s'
+                         % (steps, ','.join(FLAGS.seeds)),
+                 wall_time_s=round(wall_time_s, 1),
+                 note='wall time: all seeds of this method. Final class weights '
+                      '(minor, major), mean over seeds: %.3f, %.3f.' % tuple(cw))
+
+
 def main(argv):
   del argv
   work, steps = FLAGS['work-dir'].value, FLAGS['train-steps'].value
@@ -41,6 +62,7 @@ def main(argv):
   run(['makeImbalanceDataset.py', '--data-dir', data_dir, '--source', FLAGS.source] + GEN)
   rows, t0 = {}, time.time()
   for mode, extra in (('bilevel re-weighting', []), ('plain (--no-reweight)', ['--no-reweight'])):
+    t_mode = time.time()
     for seed in FLAGS.seeds:
       job = os.path.join(work, '%s_seed%s' % ('plain' if extra else 'tdr', seed))
       run(['tdr_main.py', '--data-dir', data_dir, '--dataset', 'mnist', '--job-dir', job,
@@ -48,6 +70,7 @@ def main(argv):
            '--num-gpus', '0', '--seed', seed, '--noprogress'] + extra)
       with open(os.path.join(job, 'metrics.json')) as f:
         rows.setdefault(mode, []).append((seed, json.load(f)))
+    write_records(mode, 'plain' if extra else 'tdr', rows[mode], time.time() - t_mode, steps)
   minutes = (time.time() - t0) / 60
   lines = [
       '# TDR on MNIST 2-vs-3, ratio 0.995: bilevel re-weighting vs plain training', '',

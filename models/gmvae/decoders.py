@@ -24,18 +24,20 @@ def conv_transpose_pad1(x, kernel, bias):
   k, out_ch = kernel.shape[0], kernel.shape[2]
   h, w = x.shape[1], x.shape[2]
   shape = [tf.shape(x)[0], 2 * (h - 1) + k - 2, 2 * (w - 1) + k - 2, out_ch]
-  return tf.nn.conv2d_transpose(x, kernel, shape, 2, 'SAME') + bias
+  return (tf.nn.conv2d_transpose(x, tf.cast(kernel, x.dtype), shape, 2, 'SAME')
+          + tf.cast(bias, x.dtype))
 
 
-def omniglot_decoder(p, z, hidden, training, stats=None):
-  """z [N, latent] -> logits [N, 28, 28, 1]."""
-  x = nchw_unflatten(mlp(p, PROJ, z, tf.nn.elu), hidden, 2, 2)
+def omniglot_decoder(p, z, hidden, training, stats=None, dtype=tf.float32):
+  """z [N, latent] -> float32 logits [N, 28, 28, 1]; the transposed convolutions
+  compute in `dtype` (bfloat16 under --mixed_precision)."""
+  x = tf.cast(nchw_unflatten(mlp(p, PROJ, z, tf.nn.elu), hidden, 2, 2), dtype)
   for i in range(len(DECONV_KERNELS)):
     conv = '%s.%d' % (PREFIX, 3 * i)
     x = conv_transpose_pad1(x, p[conv + '.weight'], p[conv + '.bias'])
     if i < len(DECONV_KERNELS) - 1:
       x = tf.nn.relu(batch_norm(p, '%s.%d' % (PREFIX, 3 * i + 1), x, training, stats))
-  return x
+  return tf.cast(x, tf.float32)
 
 
 def feature_decoder(p, z):

@@ -20,14 +20,22 @@ def block_names(prefix, i):
   return '%s.%d' % (prefix, 4 * i), '%s.%d' % (prefix, 4 * i + 1)
 
 
-def conv_encoder(p, x, prefix, n_blocks, pool_padding, training, stats=None):
-  """x NHWC -> [N, C*H*W] (NCHW flatten order)."""
+def conv_encoder(p, x, prefix, n_blocks, pool_padding, training, stats=None,
+                 dtype=tf.float32):
+  """x NHWC -> [N, C*H*W] float32 (NCHW flatten order); the convolutions compute
+  in `dtype` (bfloat16 under --mixed_precision), batch-norm statistics in float32."""
+  x = tf.cast(x, dtype)
   for i in range(n_blocks):
     conv, bn = block_names(prefix, i)
-    x = tf.nn.conv2d(x, p[conv + '.weight'], 1, 'SAME') + p[conv + '.bias']
+    x = conv2d(x, p[conv + '.weight'], p[conv + '.bias'])
     x = tf.nn.relu(batch_norm(p, bn, x, training, stats))
     x = tf.nn.max_pool2d(x, 2, 2, pool_padding)
-  return nchw_flatten(x)
+  return tf.cast(nchw_flatten(x), tf.float32)
+
+
+def conv2d(x, kernel, bias):
+  """3x3 SAME convolution + bias in the dtype of x."""
+  return tf.nn.conv2d(x, tf.cast(kernel, x.dtype), 1, 'SAME') + tf.cast(bias, x.dtype)
 
 
 def init_conv_encoder(rng, params, prefix, n_blocks, in_channels, hidden):

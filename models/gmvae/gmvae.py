@@ -27,6 +27,9 @@ class GMVAEConfig:
   fix_pi: bool = False
   train_mc_sample_size: int = 32
   test_mc_sample_size: int = 32
+  # --mixed_precision: the Omniglot conv encoder / decoder compute in bfloat16;
+  # the set transformer, the EM and every loss stay float32.
+  conv_dtype: str = 'float32'
 
   @property
   def images(self):
@@ -63,7 +66,8 @@ def encode(p, cfg, x, training, stats=None):
     return x
   shape = tf.shape(x)
   h = encoders.conv_encoder(p, tf.reshape(x, (-1,) + OMNIGLOT_SHAPE), 'encoder.encoder',
-                            encoders.OMNIGLOT_BLOCKS, encoders.OMNIGLOT_POOL, training, stats)
+                            encoders.OMNIGLOT_BLOCKS, encoders.OMNIGLOT_POOL, training, stats,
+                            cfg.conv_dtype)
   return tf.reshape(h, [shape[0], shape[1], cfg.set_width])
 
 
@@ -75,7 +79,8 @@ def reconstruction_loss(p, cfg, z, x, training, stats=None):
   flat = tf.reshape(z, [-1, cfg.latent_size])
   target = x[:, :, None]
   if cfg.images:
-    logits = decoders.omniglot_decoder(p, flat, cfg.hidden_size, training, stats)
+    logits = decoders.omniglot_decoder(p, flat, cfg.hidden_size, training, stats,
+                                       cfg.conv_dtype)
     logits = tf.reshape(logits, tf.concat([shape[:3], OMNIGLOT_SHAPE], 0))
     # BCE(sigmoid(l), x) = softplus(l) - x l  (PyTorch clamps log at -100; this does not)
     total = tf.reduce_sum(tf.nn.softplus(logits)) - tf.reduce_sum(target * logits)

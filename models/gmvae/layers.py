@@ -5,6 +5,7 @@ PyTorch `state_dict` keys and whose values use TensorFlow layouts:
 Conv2d OIHW -> HWIO, ConvTranspose2d IOHW -> [h, w, out, in], Linear [out, in]
 -> [in, out]; every other tensor is unchanged.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -51,12 +52,43 @@ def mlp(p, names, x, activation):
   return x
 
 
+_SYNC = []   # non-empty inside `cross_replica_statistics()`
+
+
+@contextlib.contextmanager
+def cross_replica_statistics():
+  """Training-mode batch norm inside this block pools its statistics over all
+  replicas (the tasks of a metabatch split over devices), so a distributed step
+  normalises exactly as one device would."""
+  _SYNC.append(True)
+  try:
+    yield
+  finally:
+    _SYNC.pop()
+
+
+def _synced_moments(x):
+  """Mean, biased and unbiased variance of NHWC x over every replica's rows."""
+  context = tf.distribute.get_replica_context()
+  total = lambda v: context.all_reduce(tf.distribute.ReduceOp.SUM, v)
+  count = total(tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype))
+  mean = total(tf.reduce_sum(x, axis=[0, 1, 2])) / count
+  biased = total(tf.reduce_sum(tf.square(x - mean), axis=[0, 1, 2])) / count
+  return mean, biased, biased * count / (count - 1.)
+
+
 def batch_norm(p, name, x, training, stats):
   """`nn.BatchNorm2d` over NHWC x (fused kernel).  In training mode the batch
   statistics normalise (biased variance) and `(mean, unbiased variance)` (what
   the fused op returns) is put into `stats[name]` for the running update; in
   eval mode the running statistics are used."""
   gamma, beta = p[name + '.weight'], p[name + '.bias']
+  if training and _SYNC:
+    x32 = tf.cast(x, tf.float32)
+    mean, biased, unbiased = _synced_moments(x32)
+    if stats is not None:
+      stats[name] = (tf.stop_gradient(mean), tf.stop_gradient(unbiased))
+    return tf.cast(tf.nn.batch_normalization(x32, mean, biased, beta, gamma, BN_EPS), x.dtype)
   if training:
     y, mean, var = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=BN_EPS,
                                                    is_training=True)

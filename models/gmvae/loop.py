@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common import distribute
 from common.errors import UserError, require
 from data.gmvae import episodes
 from models.gmvae.trainer import GMVAETrainer
@@ -54,17 +55,29 @@ class GMVAERun:
     self.val_shots, self.test_plan = list(val_shots), list(test_plan)
     self.splits = splits
     self.pool = splits['train'].reshape((-1,) + splits['train'].shape[2:])
+    if opts.cpu_devices:
+      distribute.split_cpu(opts.cpu_devices)
+    self.strategy = distribute.make_strategy(opts.strategy, opts.num_devices,
+                                             opts.connect_timeout)
+    self.chief = distribute.is_chief(self.strategy)
     self.trainer = GMVAETrainer(cfg, opts.batch_size, opts.sample_size, opts.lr,
-                                opts.weight_decay, opts.seed, opts.jit)
+                                opts.weight_decay, opts.seed, opts.jit, self.strategy)
     self.best = {'%dshot' % s: tf.Variable(-1., name='best_%dshot' % s) for s in self.val_shots}
     self.epoch = tf.Variable(0, dtype=tf.int64, name='epoch')
     self.ckpt = tf.train.Checkpoint(model=self.trainer, best=self.best, epoch=self.epoch)
-    self.manager = tf.train.CheckpointManager(self.ckpt, os.path.join(opts.save_dir, 'ckpt'),
-                                              max_to_keep=2)
+    self.ckpt_dir = os.path.join(opts.save_dir, 'ckpt')
+    # Every worker takes part in a save; only the chief's copy is kept.
+    self.manager = tf.train.CheckpointManager(
+        self.ckpt, distribute.worker_directory(self.strategy, self.ckpt_dir), max_to_keep=2)
     self.params_ckpt = tf.train.Checkpoint(params=self.trainer.params)
 
-  def best_path(self, shot):
-    return os.path.join(self.opts.save_dir, '%dshot_best' % shot)
+  def best_path(self, shot, writer=False):
+    """The best `shot` checkpoint (a non-chief worker writes a scratch copy)."""
+    folder = self.opts.save_dir
+    if writer:
+      folder = distribute.worker_directory(self.strategy, folder)
+      os.makedirs(folder, exist_ok=True)
+    return os.path.join(folder, '%dshot_best' % shot)
 
   def evaluate(self, split, shot, rng):
     o = self.opts
@@ -73,11 +86,12 @@ class GMVAERun:
 
   def train(self):
     o = self.opts
-    if self.manager.latest_checkpoint:
-      restore(self.ckpt, self.manager.latest_checkpoint, 'the training state')
-      self.log('resumed from %s at iteration %d' % (self.manager.latest_checkpoint,
-                                                    int(self.trainer.step.numpy())))
-    writer = tf.summary.create_file_writer(os.path.join(o.save_dir, 'tb_log'))
+    latest = tf.train.latest_checkpoint(self.ckpt_dir)   # the chief's, on every worker
+    if latest:
+      restore(self.ckpt, latest, 'the training state')
+      self.log('resumed from %s at iteration %d' % (latest, int(self.trainer.step.numpy())))
+    writer = (tf.summary.create_file_writer(os.path.join(o.save_dir, 'tb_log')) if self.chief
+              else tf.summary.create_noop_writer())
     freq = 1 if o.debug else o.freq_iters
     while int(self.epoch.numpy()) * o.freq_iters < o.train_iters:
       epoch = int(self.epoch.numpy())
@@ -104,12 +118,13 @@ class GMVAERun:
           tf.summary.scalar('val/%dshot-acc-conf' % shot, conf, step=epoch)
           if mean > float(self.best['%dshot' % shot].numpy()):
             self.best['%dshot' % shot].assign(mean)
-            self.params_ckpt.write(self.best_path(shot))
+            self.params_ckpt.write(self.best_path(shot, writer=True))
           self.log('%dshot %d-th EPOCH Val Accuracy: %.4f, BEST Accuracy: %.4f'
                    % (shot, epoch, mean, float(self.best['%dshot' % shot].numpy())))
       writer.flush()
       self.epoch.assign_add(1)
       self.manager.save()
+      distribute.remove_worker_directory(self.strategy, self.ckpt_dir)
       if o.debug:
         break
 

@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from models.gmvae import gmvae
-from models.gmvae.layers import bn_running_update, is_buffer
+from common import distribute
+from models.gmvae.layers import bn_running_update, cross_replica_statistics, is_buffer
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -50,14 +51,21 @@ class GMVAETrainer(tf.Module):
   """Parameters, optimizer state and the compiled steps of one GMVAE."""
 
   def __init__(self, cfg, batch_size, sample_size, lr, weight_decay, seed=0,
-               jit_compile=False):
+               jit_compile=False, strategy=None):
     super().__init__(name='gmvae')
     self.cfg = cfg
     self.lr, self.weight_decay = lr, weight_decay
+    self.strategy = strategy or tf.distribute.get_strategy()
+    self.batch_size = batch_size
+    self.n_local = distribute.check_divisible(batch_size, self.strategy, '--batch-size')
+    self.split = self.strategy.num_replicas_in_sync > 1
     init = gmvae.init_params(cfg, seed)
     self.names = sorted(init)
-    self.params, self.trainable_names, self.adam_m, self.adam_v = make_state(init)
-    self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    with self.strategy.scope():
+      self.params, self.trainable_names, self.adam_m, self.adam_v = make_state(init)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+    # Outside the scope: one stream on the host draws the whole metabatch's noise,
+    # which the replicas slice (same numbers whatever the replica count).
     self.rng = tf.random.Generator.from_seed(seed)
     shape = (batch_size, sample_size) + cfg.input_shape
     self.train_step = tf.function(
@@ -90,17 +98,45 @@ class GMVAETrainer(tf.Module):
     grads = tape.gradient(out['loss'], {n: self.params[n] for n in self.trainable_names})
     return out, grads, stats
 
+  def _replica_loss_and_grads(self, x, eps, init_idx):
+    """This replica's tasks: losses and gradients weighted by its share of the
+    metabatch (so that they sum to the metabatch's), and the BN statistics."""
+    if not self.split:
+      out, grads, stats = self.loss_and_grads(x, eps, init_idx)
+      return out['rec_loss'], out['kl_loss'], grads, stats
+    n, sample = self.n_local, x.shape[1]
+    eps = tf.reshape(eps, [self.batch_size, sample] + eps.shape[1:].as_list())
+    x, eps, init_idx = (distribute.replica_slice(t, n) for t in (x, eps, init_idx))
+    eps = tf.reshape(eps, [n * sample] + eps.shape[2:].as_list())
+    with cross_replica_statistics():   # batch norm over every replica's images
+      out, grads, stats = self.loss_and_grads(x, eps, init_idx)
+    share = n / self.batch_size
+    grads = {k: g * share for k, g in grads.items()}
+    return out['rec_loss'] * share, out['kl_loss'] * share, grads, stats
+
+  def metabatch_gradients(self, x, eps, init_idx):
+    """(rec_loss, kl_loss, gradients, BN statistics) of the whole metabatch,
+    computed by the replicas and summed (call under `strategy.scope()`)."""
+    rec, kl, grads, stats = self.strategy.run(self._replica_loss_and_grads,
+                                              (x, eps, init_idx))
+    total = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None)
+    # pooled statistics are the same on every replica: their mean is exact
+    mean = lambda v: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+    return (total(rec), total(kl), {k: total(g) for k, g in grads.items()},
+            {k: tuple(mean(s) for s in v) for k, v in stats.items()})
+
   def _train_step(self, x):
     eps, init_idx = self.draw_train_noise(x.shape[0], x.shape[1])
-    out, grads, stats = self.loss_and_grads(x, eps, init_idx)
-    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads.values()]
-                           + [tf.math.is_finite(out['loss'])])
-    if finite:   # a non-finite step changes nothing; the caller stops the run
-      self.step.assign_add(1)
-      adam_l2_update(self.params, grads, self.adam_m, self.adam_v, self.step, self.lr,
-                     self.weight_decay)
-      bn_running_update(self.params, stats)
-    return out['rec_loss'], out['kl_loss'], finite
+    with self.strategy.scope():
+      rec, kl, grads, stats = self.metabatch_gradients(x, eps, init_idx)
+      finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads.values()]
+                             + [tf.math.is_finite(rec + kl)])
+      if finite:   # a non-finite step changes nothing; the caller stops the run
+        self.step.assign_add(1)
+        adam_l2_update(self.params, grads, self.adam_m, self.adam_v, self.step, self.lr,
+                       self.weight_decay)
+        bn_running_update(self.params, stats)
+    return rec, kl, finite
 
   def _predict_step(self, x_tr, y_tr, x_te):
     batch, n = tf.shape(x_tr)[0], tf.shape(x_tr)[1] + tf.shape(x_te)[1]

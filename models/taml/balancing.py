@@ -30,7 +30,30 @@ def standard_normal(dtype):
   return tfd.Normal(tf.constant(0., dtype), tf.constant(1., dtype))
 
 
-def balancing_variables(raw, switched_on, sample, seed=None):
+def draw(dist, seed, task_offset=None, n_total_tasks=None):
+  """`dist.sample(seed)`, or its rows [task_offset, +T) of an n_total_tasks metabatch.
+
+  With replicas each holding T of the metabatch's tasks, a task gets the same
+  draw as on one device: the standard normals are drawn for the whole
+  metabatch (as `Normal.sample` does: eps * scale + loc) and sliced.
+  """
+  if n_total_tasks is None:
+    return dist.sample(seed=seed)
+  loc, scale = dist.loc, dist.scale
+  eps = standard_normal_like(loc, n_total_tasks).sample(seed=seed)
+  begin = tf.concat([[task_offset], tf.zeros([loc.shape.rank - 1], tf.int32)], 0)
+  eps = tf.slice(eps, begin, tf.shape(loc))
+  return eps * scale + loc
+
+
+def standard_normal_like(loc, n_rows):
+  """N(0, 1) with the batch shape of `loc` but `n_rows` leading rows."""
+  shape = tf.concat([[n_rows], tf.shape(loc)[1:]], 0)
+  return tfd.Normal(tf.zeros(shape, loc.dtype), tf.constant(1., loc.dtype))
+
+
+def balancing_variables(raw, switched_on, sample, seed=None, task_offset=None,
+                        n_total_tasks=None):
   """Draw (or take the mean of) the switched-on balancing variables.
 
   Args:
@@ -38,6 +61,8 @@ def balancing_variables(raw, switched_on, sample, seed=None):
     switched_on: dict name -> bool (`--omega_on` ...).
     sample: draw from q (meta-training, MC prediction) or use its mean.
     seed: stateless seed `[2]` int32 for the draws.
+    task_offset, n_total_tasks: the rows of `raw` are tasks task_offset.. of a
+      metabatch of n_total_tasks (replicas); None: all of them.
   Returns:
     Balancing(omega `[T, way]` | None, gamma `[T, 5]` | None,
               z `[T, 256]` | None, kl `[T]`).
@@ -51,7 +76,8 @@ def balancing_variables(raw, switched_on, sample, seed=None):
       continue
     dist = q[name]
     kl += tf.reduce_sum(tfd.kl_divergence(dist, standard_normal(dist.dtype)), axis=-1)
-    values[name] = dist.sample(seed=var_seed) if sample else dist.mean()
+    values[name] = (draw(dist, var_seed, task_offset, n_total_tasks) if sample
+                    else dist.mean())
   if not any(switched_on.values()):
     kl = tf.zeros(tf.shape(raw['gamma'][0])[:1], raw['gamma'][0].dtype)
   return Balancing(values['omega'], values['gamma'], values['z'], kl)

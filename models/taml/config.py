@@ -23,6 +23,9 @@ class TamlConfig:
   # otherwise to the metabatch's longest support, as the original, with the
   # row dimension left dynamic (still one trace).
   fixed_support: bool = False
+  # --mixed_precision: the inference network computes in bfloat16; the learner
+  # and its second-order inner loop always stay float32 (common/precision.py).
+  encoder_dtype: str = 'float32'
 
   @property
   def image_shape(self):

@@ -6,6 +6,8 @@ import collections
 
 import tensorflow as tf
 
+from common import precision
+
 from models.taml import balancing, inference_network
 from models.taml.inner_loop import inner_loop, step_sizes
 from models.taml.learner import learner_forward, feature_size
@@ -41,7 +43,8 @@ def support_row_mask(ytr, n_rows, cfg):
   return tf.reduce_sum(ytr, axis=-1)
 
 
-def metabatch_forward(values, episode, cfg, sample, seed=None):
+def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
+                      n_total_tasks=None):
   """Per-task query CE, accuracy, scaled KL and softmax predictions.
 
   Args:
@@ -51,16 +54,21 @@ def metabatch_forward(values, episode, cfg, sample, seed=None):
     cfg: `TamlConfig`.
     sample: draw the balancing variables (True) or use posterior means.
     seed: stateless seed `[2]` for the draws.
+    task_offset, n_total_tasks: the episode holds tasks task_offset.. of a
+      metabatch of n_total_tasks (one replica's share); None: the whole one.
   Returns:
     TaskOutputs of `[T]`, `[T]`, `[T]`, `[T, M, way]`.
   """
   theta, alpha, betas, encoder = split_groups(values)
   xtr, ytr, xte, yte = episode['xtr'], episode['ytr'], episode['xte'], episode['yte']
   n_rows = tf.cast(episode['n_rows'], ytr.dtype)
-  bal = balancing.balancing_variables(
-      inference_network.posterior_params(encoder, xtr, ytr, cfg.image_shape,
-                                         cfg.max_shot, cfg.multi_dataset),
-      cfg.balancing_on, sample, seed)
+  raw = precision.run_in(
+      cfg.encoder_dtype,
+      lambda enc, x, y: inference_network.posterior_params(
+          enc, x, y, cfg.image_shape, cfg.max_shot, cfg.multi_dataset),
+      encoder, xtr, ytr)
+  bal = balancing.balancing_variables(raw, cfg.balancing_on, sample, seed, task_offset,
+                                      n_total_tasks)
   n_query = tf.cast(tf.shape(yte)[1], ytr.dtype)
   kl = bal.kl / (n_rows + n_query)
 

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from common import distribute, precision
 from common.errors import UserError, require
 from data.episodes import EpisodeSampler
 from data.taml_datasets import DATASETS, image_size, load_dataset
@@ -32,7 +33,8 @@ def config_from_flags(f):
                     inner_lr=f.inner_lr, alpha_on=f.alpha_on, omega_on=f.omega_on,
                     gamma_on=f.gamma_on, z_on=f.z_on, image_size=sizes.pop(),
                     multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding,
-                    fixed_support=f.jit_compile)
+                    fixed_support=f.jit_compile,
+                    encoder_dtype=precision.compute_dtype(f.mixed_precision))
 
 
 def check_run_config(savedir, cfg, write):
@@ -56,7 +58,11 @@ class Run:
   def __init__(self, f, splits_id, splits_ood):
     self.f = f
     self.cfg = config_from_flags(f)
-    self.params = TamlParameters(self.cfg, seed=f.seed)
+    self.strategy = distribute.make_strategy(f.strategy, f.num_devices, f.connect_timeout)
+    distribute.check_divisible(f.metabatch, self.strategy, '--metabatch')
+    self.chief = distribute.is_chief(self.strategy)
+    with self.strategy.scope():
+      self.params = TamlParameters(self.cfg, seed=f.seed)
     self.id_samplers = {}
     self.ood_samplers = {}
     for k, name in enumerate(f.id_dataset):
@@ -167,25 +173,32 @@ def meta_train(f):
   os.makedirs(f.savedir, exist_ok=True)
   run = Run(f, ['mtr', 'mval'], ['mval'])
   cfg = run.cfg
-  check_run_config(f.savedir, cfg, write=True)
-  optimizer = steps.make_optimizer(f.meta_lr)
-  step_var = tf.Variable(0, dtype=tf.int64, name='iteration')
-  best_score = tf.Variable(-np.inf, dtype=tf.float64, name='best_score')
+  check_run_config(f.savedir, cfg, write=run.chief)
+  strategy = run.strategy
+  with strategy.scope():
+    optimizer = steps.make_optimizer(f.meta_lr)
+    step_var = tf.Variable(0, dtype=tf.int64, name='iteration')
+    best_score = tf.Variable(-np.inf, dtype=tf.float64, name='best_score')
   ckpt = tf.train.Checkpoint(model=run.params, optimizer=optimizer, iteration=step_var,
                              best_score=best_score)
-  manager = tf.train.CheckpointManager(ckpt, os.path.join(f.savedir, 'ckpt'), max_to_keep=10,
-                                       checkpoint_name='model')
+  ckpt_dir = os.path.join(f.savedir, 'ckpt')
+  # Every worker takes part in a save; only the chief's copy is kept.
+  manager = tf.train.CheckpointManager(ckpt, distribute.worker_directory(strategy, ckpt_dir),
+                                       max_to_keep=10, checkpoint_name='model')
   best = tf.train.Checkpoint(model=run.params)
-  if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint).expect_partial()
+  latest = tf.train.latest_checkpoint(ckpt_dir)   # the chief's, on every worker
+  if latest:
+    ckpt.restore(latest).expect_partial()
     _restore_sampler_states(run, f.savedir, int(step_var.numpy()))
   start = int(step_var.numpy())
-  train_step = steps.make_train_step(run.params, optimizer, cfg, f.metabatch, f.jit_compile)
-  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch)
+  train_step = steps.make_train_step(run.params, optimizer, cfg, f.metabatch, f.jit_compile,
+                                     strategy)
+  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, strategy=strategy)
   balance_step = (steps.make_balancing_step(run.params, cfg, 10)
                   if (cfg.omega_on or cfg.gamma_on) else None)
-  writer = tf.summary.create_file_writer(os.path.join(f.savedir, 'tb'))
-  logfile = open(os.path.join(f.savedir, 'train.log'), 'a')
+  writer = (tf.summary.create_file_writer(os.path.join(f.savedir, 'tb')) if run.chief
+            else tf.summary.create_noop_writer())
+  logfile = open(os.path.join(f.savedir, 'train.log') if run.chief else os.devnull, 'a')
   if start == 0:
     _log(logfile, ' '.join('--%s=%s' % (k, v) for k, v in sorted(vars(f).items())))
   else:
@@ -194,12 +207,14 @@ def meta_train(f):
   def save(i):
     step_var.assign(i)
     manager.save(checkpoint_number=i)
-    _save_sampler_states(run, f.savedir, i)
+    distribute.remove_worker_directory(strategy, ckpt_dir)
+    if run.chief:
+      _save_sampler_states(run, f.savedir, i)
 
   avg = reporting.Averages('cent', 'kl', 'id_acc')
   names = list(run.id_samplers)
   bar = tqdm(range(start + 1, f.n_train_iters + 1), initial=start, total=f.n_train_iters,
-             desc='meta_train', dynamic_ncols=True, mininterval=1.0)
+             desc='meta_train', dynamic_ncols=True, mininterval=1.0, disable=not run.chief)
   t0 = time.time()
   for i in bar:
     sampler = run.id_samplers[names[i % len(names)]]
@@ -207,7 +222,8 @@ def meta_train(f):
     loss = float(out['loss'])
     if not np.isfinite(loss):
       raise UserError('non-finite outer loss %r at iteration %d; stopped without saving. '
-                      'The last good checkpoint is %s' % (loss, i, manager.latest_checkpoint))
+                      'The last good checkpoint is %s'
+                      % (loss, i, tf.train.latest_checkpoint(ckpt_dir)))
     avg.add(cent=out['cent'], kl=out['kl'], id_acc=out['acc'])
     if i % f.log_freq == 0:
       means = avg.means()
@@ -237,9 +253,12 @@ def meta_train(f):
             tf.summary.scalar('val/%s/%s' % (name, k), v)
       if score > best_score.numpy():
         best_score.assign(score)
-        best.write(os.path.join(f.savedir, 'best', 'model'))
-        _write_json(os.path.join(f.savedir, 'best', 'info.json'),
-                    {'iteration': i, 'score': score, 'results': results})
+        best_dir = os.path.join(f.savedir, 'best')
+        best.write(os.path.join(distribute.worker_directory(strategy, best_dir), 'model'))
+        distribute.remove_worker_directory(strategy, best_dir)
+        if run.chief:
+          _write_json(os.path.join(best_dir, 'info.json'),
+                      {'iteration': i, 'score': score, 'results': results})
         _log(logfile, 'new best model at iteration %d (score %.4f)' % (i, score))
       save(i)
     if balance_step is not None and i % f.balance_freq == 0:
@@ -281,10 +300,10 @@ def meta_test(f):
                     % (best_path, str(err).splitlines()[0]))
   with open(os.path.join(f.savedir, 'best', 'info.json')) as fh:
     info = json.load(fh)
-  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, f.n_mc_samples)
+  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, f.n_mc_samples, run.strategy)
   log_path = os.path.join(f.savedir, 'test_step%d_mc%d.log' % (f.n_steps, f.n_mc_samples))
   n_batches = max(f.n_test_episodes // f.metabatch, 1)
-  with open(log_path, 'w') as logfile:
+  with open(log_path if run.chief else os.devnull, 'w') as logfile:
     _log(logfile, 'Meta-test model-%d' % info['iteration'])
     for flag, samplers in (('id ', run.id_samplers), ('ood', run.ood_samplers)):
       for name, sampler in samplers.items():

@@ -44,6 +44,8 @@ class BatchNorm(keras.layers.Layer):
         aggregation='mean')
 
   def call(self, inputs, training=False):
+    dtype = inputs.dtype
+    inputs = tf.cast(inputs, tf.float32)   # statistics in float32 under mixed precision
     if training:
       axes = list(range(len(inputs.shape) - 1))
       mean, variance = tf.nn.moments(inputs, axes)
@@ -53,9 +55,9 @@ class BatchNorm(keras.layers.Layer):
     else:
       mean = tf.convert_to_tensor(self.moving_mean)
       variance = tf.convert_to_tensor(self.moving_variance)
-    return tf.nn.batch_normalization(
+    return tf.cast(tf.nn.batch_normalization(
         inputs, mean, variance, tf.convert_to_tensor(self.beta),
-        tf.convert_to_tensor(self.gamma), self.epsilon)
+        tf.convert_to_tensor(self.gamma), self.epsilon), dtype)
 
   def get_config(self):
     return dict(super().get_config(), momentum=self.momentum, epsilon=self.epsilon)
@@ -63,6 +65,10 @@ class BatchNorm(keras.layers.Layer):
 
 class BilevelModel(keras.Model):
   """Base class: subclasses define layers and `call(inputs, training)`."""
+
+  def logits(self, inputs, training=False):
+    """The model's outputs in float32 (also under a mixed-precision policy)."""
+    return tf.cast(self(inputs, training=training), tf.float32)
 
   def ensure_built(self, image_shape):
     """Create the variables by one inference call on zeros of `image_shape`."""
@@ -86,20 +92,21 @@ class BilevelModel(keras.Model):
     mapping = (list(zip(self.trainable_variables, trainable_values))
                + list(zip(self.non_trainable_variables, non_trainable_values)))
     with keras.StatelessScope(state_mapping=mapping) as scope:
-      outputs = self(inputs, training=training)
+      outputs = self.logits(inputs, training=training)
     updated = [scope.get_current_value(v) for v in self.non_trainable_variables]
     return outputs, updated
 
   def bilevel_pass(self, class_weights, train_x, train_y, val_x, val_y,
                    learning_rate, weight_decay,
-                   class_weight_lr=losses.CLASS_WEIGHT_LR):
+                   class_weight_lr=losses.CLASS_WEIGHT_LR, reduce_gradients=None):
     """Everything one class-weight update of the original graph computes.
 
     Base model (training=True) on the train batch -> weighted inner loss ->
     one SGD look-ahead of every weight -> look-ahead model (training=False,
     moving statistics) on the target batch -> target loss -> its gradient with
     respect to `class_weights` (second order) -> the clipped, normalised update.
-    No variable is changed.
+    No variable is changed.  `reduce_gradients` (replicas: the mean over
+    them, differentiable) makes the look-ahead use the whole batch's gradient.
     """
     params = [tf.convert_to_tensor(v) for v in self.trainable_variables]
     with tf.GradientTape() as outer:
@@ -110,6 +117,8 @@ class BilevelModel(keras.Model):
         base_loss = losses.inner_loss(logits, train_y, class_weights, params,
                                       weight_decay)
       base_grads = inner.gradient(base_loss, params)
+      if reduce_gradients is not None:
+        base_grads = reduce_gradients(base_grads)
       perturbed = losses.lookahead(params, base_grads, learning_rate)
       target_logits, _ = self.functional_call(perturbed, val_x, training=False)
       t_loss = losses.target_loss(target_logits, val_y, perturbed, weight_decay)

@@ -14,6 +14,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from common import distribute
 from common.errors import UserError
 from models.tdr import losses
 
@@ -88,7 +89,7 @@ class TDRTrainer(tf.Module):
   def _replica_train(self, x, y):
     variables = self.model.trainable_variables
     with tf.GradientTape() as tape:
-      logits = self.model(x, training=True)
+      logits = self.model.logits(x, training=True)
       loss = losses.inner_loss(logits, y, self.class_weights, variables,
                                self.weight_decay)
     grads = tape.gradient(loss, variables)
@@ -130,8 +131,16 @@ class TDRTrainer(tf.Module):
     return min([stop] + [(step // p + 1) * p for p in periods])
 
   def _replica_class_weight(self, x, y, xv, yv):
+    # With replicas, the look-ahead takes the whole batch's mean gradient; the
+    # all-reduce's gradient is itself all-reduced, so the mean over replicas of
+    # the class-weight gradients is the single-device one.
+    mean_over_replicas = None
+    if self.strategy.num_replicas_in_sync > 1:
+      mean_over_replicas = lambda grads: tf.distribute.get_replica_context().all_reduce(
+          MEAN, grads)
     out = self.model.bilevel_pass(self.class_weights, x, y, xv, yv,
-                                  self.learning_rate, self.weight_decay)
+                                  self.learning_rate, self.weight_decay,
+                                  reduce_gradients=mean_over_replicas)
     return (out['class_weight_grad'], out['target_loss'],
             losses.accuracy(out['target_logits'], yv))
 
@@ -145,7 +154,7 @@ class TDRTrainer(tf.Module):
     return {'target_loss': self._mean(t_loss), 'target_accuracy': self._mean(t_acc)}
 
   def _eval_step(self, x, y):
-    pred = tf.argmax(self.model(x, training=False), axis=-1, output_type=tf.int32)
+    pred = tf.argmax(self.model.logits(x, training=False), axis=-1, output_type=tf.int32)
     return tf.math.confusion_matrix(y, pred, num_classes=self.num_class)
 
   def evaluate(self, dataset):
@@ -171,18 +180,23 @@ def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
   shuffling depends on the start step, so a resumed run draws fresh batches.
   """
   from tqdm import tqdm
+  strategy = trainer.strategy
+  chief = distribute.is_chief(strategy)
   ckpt = trainer.checkpoint()
-  manager = tf.train.CheckpointManager(ckpt, os.path.join(job_dir, 'checkpoints'),
+  ckpt_dir = os.path.join(job_dir, 'checkpoints')
+  # Every worker takes part in a save; only the chief's copy is kept.
+  manager = tf.train.CheckpointManager(ckpt, distribute.worker_directory(strategy, ckpt_dir),
                                        max_to_keep=3)
-  if manager.latest_checkpoint:
+  latest = tf.train.latest_checkpoint(ckpt_dir)
+  if latest:
     try:
-      ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+      ckpt.restore(latest).assert_existing_objects_matched()
     except (AssertionError, ValueError, tf.errors.OpError) as err:
       raise UserError('checkpoint %s does not fit this configuration: %s'
-                      % (manager.latest_checkpoint, str(err).splitlines()[0]))
-    log('resumed from %s at step %d' % (manager.latest_checkpoint, trainer.current_step()))
-  writers = {k: tf.summary.create_file_writer(os.path.join(job_dir, k))
-             for k in ('train', 'eval')}
+                      % (latest, str(err).splitlines()[0]))
+    log('resumed from %s at step %d' % (latest, trainer.current_step()))
+  writers = {k: (tf.summary.create_file_writer(os.path.join(job_dir, k)) if chief
+                 else tf.summary.create_noop_writer()) for k in ('train', 'eval')}
   start = trainer.current_step()
   train_it, val_it = make_streams(start)
   target = {}
@@ -196,7 +210,7 @@ def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
     history.append(dict(metrics, step=step))
     return metrics
 
-  bar = tqdm(total=train_steps, initial=start, disable=not progress or None,
+  bar = tqdm(total=train_steps, initial=start, disable=not (progress and chief) or None,
              desc='tdr', unit='step', dynamic_ncols=True)
   done = start
   while done < train_steps:
@@ -220,6 +234,7 @@ def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
       last_t, last_step = now, done
     if done % eval_freq == 0 or done == train_steps:
       manager.save(checkpoint_number=done)
+      distribute.remove_worker_directory(strategy, ckpt_dir)
       if periodic_eval and done != train_steps:
         evaluate(done)
   bar.close()
@@ -229,6 +244,7 @@ def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
                 steps_per_sec=(trainer.current_step() - start) / max(seconds, 1e-9),
                 class_weights=np.squeeze(trainer.class_weights.numpy(), 1).tolist(),
                 reweight=trainer.reweight, history=history)
-  with open(os.path.join(job_dir, 'metrics.json'), 'w') as f:
-    json.dump(result, f, indent=1)
+  if chief:
+    with open(os.path.join(job_dir, 'metrics.json'), 'w') as f:
+      json.dump(result, f, indent=1)
   return result

@@ -1,0 +1,32 @@
+"""The `--mixed_precision` switch: which parts of a model may compute in bfloat16.
+
+bfloat16 keeps float32's exponent range, so no loss scaling is needed (float16
+would need it for every trainer's custom update).  Each trainer says which of
+its parts are safe: the golden tests show that second-order inner loops
+(TAML's learner, TDR's look-ahead) and EM's log-likelihoods must stay float32:
+there, float32 rounding alone already flips ReLU decisions
+(tests/test_golden_taml.py), bfloat16's 8-bit mantissa would swamp them.
+"""
+import tensorflow as tf
+
+MIXED = 'bfloat16'
+FULL = 'float32'
+
+
+def compute_dtype(mixed_precision):
+  return MIXED if mixed_precision else FULL
+
+
+def cast_floats(tree, dtype):
+  """Every floating tensor of a nest cast to `dtype` (others unchanged)."""
+  def cast(x):
+    x = tf.convert_to_tensor(x)
+    return tf.cast(x, dtype) if x.dtype.is_floating else x
+  return tf.nest.map_structure(cast, tree)
+
+
+def run_in(dtype, fn, *args):
+  """`fn(*args)` computed in `dtype`, its floating outputs returned as float32."""
+  if dtype == FULL:
+    return fn(*args)
+  return cast_floats(fn(*cast_floats(args, dtype)), FULL)

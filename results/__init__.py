@@ -1,0 +1,1 @@
+"""Run records, paper tables and the reproduction report (python -m results.report)."""
