@@ -121,20 +121,45 @@ def decision_flips(stem):
   return sum(int(np.sum((a > 0) != (b > 0))) for a, b in zip(t32, t64))
 
 
+# A flipped ReLU decision re-routes the gradient through one unit and moves a
+# minority of the gradient elements; a wrong formula moves most of them.
+# Measured on an AVX-512 Xeon: flips leave <= 1.5e-4 of the elements beyond the
+# tolerance in the better of the two precisions (<= 3.9e-2 in the worse),
+# tf.nn.moments batch norm (wrong second derivatives) 0.23..0.996.
+MAX_FLIPPED_FRACTION = 0.05
+
+
+def mismatch_fraction(result):
+  """Fraction of gradient elements (structurally-zero keys aside) beyond the
+  README tolerance of their key."""
+  d, _, _, _, grads, _, _ = result
+  bad = total = 0
+  for key in (k[len('grad/'):] for k in d if k.startswith('grad/')):
+    if key in STRUCTURALLY_ZERO:
+      continue
+    want = d['grad/' + key]
+    err = np.abs(np.asarray(grads[key], np.float64) - want)
+    bad += int(np.sum(err > golden.RTOL * np.abs(want).max()))
+    total += want.size
+  return bad / total
+
+
 def check_either_precision(stem, check):
   """`check(replay_result)` must hold for the float32 or the float64 replay.
 
   The outer gradient is second order through ReLUs and max-pools: a
   pre-activation within float32 rounding of zero can land on either side,
-  which moves some gradient keys by up to ~1e-3 relative.  Each golden is one
+  which moves some gradient keys by up to ~1e-2 relative.  Each golden is one
   float32 run on the recording machine, so its decisions match those of either
   our float32 run (same summation order) or the exact math (our float64 run of
   the very same code), or neither: which depends on the CPU's summation order
   (AVX2 vs AVX-512) and even on graph rewrites.  On an AVX2 machine every
   fixture matched in float32; on an AVX-512 Xeon, (a) matched only in float64,
-  (b) in both, (c) or (d) in neither.  When neither matches, the test fails unless float32 and float64
-  disagree on some ReLU decision, the one documented source of such a
-  difference; then it is reported as an expected failure with the count.
+  (b) in both, (c) or (d) in neither.  When neither matches, the test fails
+  unless (1) float32 and float64 disagree on some ReLU decision, the documented
+  source of such a difference, and (2) in the better precision at most
+  MAX_FLIPPED_FRACTION of the gradient elements are off, as a flip leaves it; then
+  it is reported as an expected failure with both numbers.
   """
   errors = []
   for dtype in ('float32', 'float64'):
@@ -144,10 +169,14 @@ def check_either_precision(stem, check):
     except AssertionError as err:
       errors.append('%s: %s' % (dtype, str(err).splitlines()[0]))
   flips = decision_flips(stem)
-  if not flips:
-    raise AssertionError('; '.join(errors))
-  pytest.xfail('float32 and float64 disagree on %d ReLU decision(s) and neither matches the '
-               "recording machine's: %s" % (flips, '; '.join(errors)))
+  fraction = min(mismatch_fraction(replay(stem, dtype)) for dtype in ('float32', 'float64'))
+  explained = flips > 0 and fraction <= MAX_FLIPPED_FRACTION
+  message = ('float32 and float64 disagree on %d ReLU decision(s); %.2g of the gradient '
+             "elements are off in the better precision; neither matches the recording "
+             "machine's: %s" % (flips, fraction, '; '.join(errors)))
+  if not explained:
+    raise AssertionError(message)
+  pytest.xfail(message)
 
 
 @pytest.mark.parametrize('stem', STEMS)
