@@ -15,7 +15,7 @@ from absl import logging
 from common.errors import absl_main, require
 from common.tf_env import configure_tensorflow_env
 
-configure_tensorflow_env(onednn=False)   # TF default kernels: see common/tf_env.py
+configure_tensorflow_env(onednn=None)   # TF default kernels: see common/tf_env.py
 
 FLAGS = flags.FLAGS
 # --- the original's flags, same names and defaults ---

@@ -30,8 +30,8 @@ share the same 2 cores, so a speed-up there measures the overhead of splitting
 the step (ideally ~1, below 1 = overhead), not a gain.  Only the GPU numbers
 (one GPU per replica) say how training scales.
 
-oneDNN is off as in main.py (gmvae_main.py turns it on; Meta-GMVAE then runs
-faster on CPU): `TF_ENABLE_ONEDNN_OPTS=1 python bench/scaling.py` overrides it.
+CPU kernels: TensorFlow's default, as main.py (gmvae_main.py asks for oneDNN,
+which makes Meta-GMVAE faster on AVX2 CPUs): `TF_ENABLE_ONEDNN_OPTS=0|1` chooses.
 """
 import argparse
 import json
@@ -45,7 +45,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from common.tf_env import configure_tensorflow_env  # noqa: E402
 
-configure_tensorflow_env(onednn=False)   # as main.py (children inherit it)
+configure_tensorflow_env(onednn=None)   # as main.py (children inherit it)
 
 GEOMETRIES = {
     'taml': {

@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from common.tf_env import configure_tensorflow_env  # noqa: E402
 
-configure_tensorflow_env(onednn=False)   # as main.py (children inherit it)
+configure_tensorflow_env(onednn=None)   # as main.py (children inherit it)
 
 GEOMETRIES = {   # the runfiles' meta-train settings
     'cifar': dict(image_size=32, metabatch=4, way=5, max_shot=50, query=15, n_steps=5),

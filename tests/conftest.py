@@ -10,9 +10,9 @@ sys.path.insert(0, str(REPO))
 
 from common.tf_env import configure_tensorflow_env  # noqa: E402
 
-# One TensorFlow per test process: the kernels TAML needs (oneDNN off, see
-# common/tf_env.py); the TDR and GMVAE goldens pass with either.
-configure_tensorflow_env(onednn=False)
+# One TensorFlow per test process, with TensorFlow's default CPU kernels, as
+# main.py runs (common/tf_env.py); the TDR and GMVAE goldens pass with either.
+configure_tensorflow_env(onednn=None)
 
 # The real datasets sit beside the checkout in ../shared (CI and developers).
 SHARED = pathlib.Path(os.environ.get('SHARED_DIR', REPO.parent / 'shared'))

@@ -17,7 +17,7 @@ import numpy as np
 
 from common.tf_env import configure_tensorflow_env
 
-configure_tensorflow_env(onednn=False)
+configure_tensorflow_env(onednn=None)
 
 
 def taml_setup(strategy, optimizer):
