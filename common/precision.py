@@ -2,10 +2,11 @@
 
 bfloat16 keeps float32's exponent range, so no loss scaling is needed (float16
 would need it for every trainer's custom update).  Each trainer says which of
-its parts are safe: the golden tests show that second-order inner loops
-(TAML's learner, TDR's look-ahead) and EM's log-likelihoods must stay float32:
-there, float32 rounding alone already flips ReLU decisions
-(tests/test_golden_taml.py), bfloat16's 8-bit mantissa would swamp them.
+its parts may use it.  TAML's learner and its second-order inner loop stay
+float32: there float32 rounding alone already flips ReLU decisions
+(tests/test_golden_taml.py), and bfloat16's 8-bit mantissa would swamp them.
+Meta-GMVAE keeps its EM and losses in float32; TDR uses Keras' mixed_bfloat16
+policy with float32 weights, batch-norm statistics, losses and class weights.
 """
 import tensorflow as tf
 
