@@ -50,7 +50,7 @@ def test_row_without_record_says_not_run_yet(tmp_path):
   line = row_line(lines, 'MAML', 'CIFAR-FS id / SVHN ood', 'id acc')
   assert '| 71.55 ± 0.23 | not run yet: CIFAR-100 and SVHN images' in line
   line = row_line(lines, 'Meta-GMVAE', 'Omniglot 5-way 1-shot', 'acc')
-  assert '| not found in a citable source here | not run yet |' in line
+  assert '| not found in a citable source here | not run yet: the data is here, but' in line
 
 
 def test_record_off_the_paper_rows_goes_to_other_runs(tmp_path):
