@@ -7,7 +7,6 @@ so one trace serves the whole run.
 import tensorflow as tf
 
 from common import distribute
-
 from models.taml import inference_network
 from models.taml.objective import metabatch_forward, outer_loss
 from models.taml.parameters import split_groups
