@@ -205,3 +205,41 @@ def remove_worker_directory(strategy, directory):
   """Drop a non-chief worker's scratch checkpoint after a save."""
   if not is_chief(strategy):
     shutil.rmtree(worker_directory(strategy, directory), ignore_errors=True)
+
+
+class ChiefCheckpoints:
+  """A `tf.train.CheckpointManager` of which only the chief's files stay.
+
+  Every worker saves (a collective), non-chief workers into a scratch folder
+  that is removed at once; every worker restores the chief's latest.
+  """
+
+  def __init__(self, strategy, checkpoint, directory, **manager_options):
+    import tensorflow as tf
+    self.strategy, self.directory = strategy, directory
+    self.manager = tf.train.CheckpointManager(
+        checkpoint, worker_directory(strategy, directory), **manager_options)
+
+  def latest(self):
+    """The chief's newest checkpoint (None before the first save)."""
+    import tensorflow as tf
+    return tf.train.latest_checkpoint(self.directory)
+
+  def save(self, checkpoint_number=None):
+    self.manager.save(checkpoint_number=checkpoint_number)
+    remove_worker_directory(self.strategy, self.directory)
+
+
+def write_checkpoint(strategy, checkpoint, path):
+  """`checkpoint.write(path)` kept on the chief only (see ChiefCheckpoints)."""
+  folder, name = os.path.split(path)
+  checkpoint.write(os.path.join(worker_directory(strategy, folder), name))
+  remove_worker_directory(strategy, folder)
+
+
+def summary_writer(strategy, logdir):
+  """TensorBoard writer on the chief, a no-op writer on the other workers."""
+  import tensorflow as tf
+  if is_chief(strategy):
+    return tf.summary.create_file_writer(logdir)
+  return tf.summary.create_noop_writer()

@@ -59,25 +59,17 @@ class GMVAERun:
       distribute.split_cpu(opts.cpu_devices)
     self.strategy = distribute.make_strategy(opts.strategy, opts.num_devices,
                                              opts.connect_timeout)
-    self.chief = distribute.is_chief(self.strategy)
     self.trainer = GMVAETrainer(cfg, opts.batch_size, opts.sample_size, opts.lr,
                                 opts.weight_decay, opts.seed, opts.jit, self.strategy)
     self.best = {'%dshot' % s: tf.Variable(-1., name='best_%dshot' % s) for s in self.val_shots}
     self.epoch = tf.Variable(0, dtype=tf.int64, name='epoch')
     self.ckpt = tf.train.Checkpoint(model=self.trainer, best=self.best, epoch=self.epoch)
-    self.ckpt_dir = os.path.join(opts.save_dir, 'ckpt')
-    # Every worker takes part in a save; only the chief's copy is kept.
-    self.manager = tf.train.CheckpointManager(
-        self.ckpt, distribute.worker_directory(self.strategy, self.ckpt_dir), max_to_keep=2)
+    self.checkpoints = distribute.ChiefCheckpoints(
+        self.strategy, self.ckpt, os.path.join(opts.save_dir, 'ckpt'), max_to_keep=2)
     self.params_ckpt = tf.train.Checkpoint(params=self.trainer.params)
 
-  def best_path(self, shot, writer=False):
-    """The best `shot` checkpoint (a non-chief worker writes a scratch copy)."""
-    folder = self.opts.save_dir
-    if writer:
-      folder = distribute.worker_directory(self.strategy, folder)
-      os.makedirs(folder, exist_ok=True)
-    return os.path.join(folder, '%dshot_best' % shot)
+  def best_path(self, shot):
+    return os.path.join(self.opts.save_dir, '%dshot_best' % shot)
 
   def evaluate(self, split, shot, rng):
     o = self.opts
@@ -86,12 +78,11 @@ class GMVAERun:
 
   def train(self):
     o = self.opts
-    latest = tf.train.latest_checkpoint(self.ckpt_dir)   # the chief's, on every worker
+    latest = self.checkpoints.latest()
     if latest:
       restore(self.ckpt, latest, 'the training state')
       self.log('resumed from %s at iteration %d' % (latest, int(self.trainer.step.numpy())))
-    writer = (tf.summary.create_file_writer(os.path.join(o.save_dir, 'tb_log')) if self.chief
-              else tf.summary.create_noop_writer())
+    writer = distribute.summary_writer(self.strategy, os.path.join(o.save_dir, 'tb_log'))
     freq = 1 if o.debug else o.freq_iters
     while int(self.epoch.numpy()) * o.freq_iters < o.train_iters:
       epoch = int(self.epoch.numpy())
@@ -118,13 +109,12 @@ class GMVAERun:
           tf.summary.scalar('val/%dshot-acc-conf' % shot, conf, step=epoch)
           if mean > float(self.best['%dshot' % shot].numpy()):
             self.best['%dshot' % shot].assign(mean)
-            self.params_ckpt.write(self.best_path(shot, writer=True))
+            distribute.write_checkpoint(self.strategy, self.params_ckpt, self.best_path(shot))
           self.log('%dshot %d-th EPOCH Val Accuracy: %.4f, BEST Accuracy: %.4f'
                    % (shot, epoch, mean, float(self.best['%dshot' % shot].numpy())))
       writer.flush()
       self.epoch.assign_add(1)
-      self.manager.save()
-      distribute.remove_worker_directory(self.strategy, self.ckpt_dir)
+      self.checkpoints.save()
       if o.debug:
         break
 

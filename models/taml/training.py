@@ -181,12 +181,10 @@ def meta_train(f):
     best_score = tf.Variable(-np.inf, dtype=tf.float64, name='best_score')
   ckpt = tf.train.Checkpoint(model=run.params, optimizer=optimizer, iteration=step_var,
                              best_score=best_score)
-  ckpt_dir = os.path.join(f.savedir, 'ckpt')
-  # Every worker takes part in a save; only the chief's copy is kept.
-  manager = tf.train.CheckpointManager(ckpt, distribute.worker_directory(strategy, ckpt_dir),
-                                       max_to_keep=10, checkpoint_name='model')
+  checkpoints = distribute.ChiefCheckpoints(strategy, ckpt, os.path.join(f.savedir, 'ckpt'),
+                                            max_to_keep=10, checkpoint_name='model')
   best = tf.train.Checkpoint(model=run.params)
-  latest = tf.train.latest_checkpoint(ckpt_dir)   # the chief's, on every worker
+  latest = checkpoints.latest()
   if latest:
     ckpt.restore(latest).expect_partial()
     _restore_sampler_states(run, f.savedir, int(step_var.numpy()))
@@ -196,8 +194,7 @@ def meta_train(f):
   eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, strategy=strategy)
   balance_step = (steps.make_balancing_step(run.params, cfg, 10)
                   if (cfg.omega_on or cfg.gamma_on) else None)
-  writer = (tf.summary.create_file_writer(os.path.join(f.savedir, 'tb')) if run.chief
-            else tf.summary.create_noop_writer())
+  writer = distribute.summary_writer(strategy, os.path.join(f.savedir, 'tb'))
   logfile = open(os.path.join(f.savedir, 'train.log') if run.chief else os.devnull, 'a')
   if start == 0:
     _log(logfile, ' '.join('--%s=%s' % (k, v) for k, v in sorted(vars(f).items())))
@@ -206,8 +203,7 @@ def meta_train(f):
 
   def save(i):
     step_var.assign(i)
-    manager.save(checkpoint_number=i)
-    distribute.remove_worker_directory(strategy, ckpt_dir)
+    checkpoints.save(checkpoint_number=i)
     if run.chief:
       _save_sampler_states(run, f.savedir, i)
 
@@ -223,7 +219,7 @@ def meta_train(f):
     if not np.isfinite(loss):
       raise UserError('non-finite outer loss %r at iteration %d; stopped without saving. '
                       'The last good checkpoint is %s'
-                      % (loss, i, tf.train.latest_checkpoint(ckpt_dir)))
+                      % (loss, i, checkpoints.latest()))
     avg.add(cent=out['cent'], kl=out['kl'], id_acc=out['acc'])
     if i % f.log_freq == 0:
       means = avg.means()
@@ -254,8 +250,7 @@ def meta_train(f):
       if score > best_score.numpy():
         best_score.assign(score)
         best_dir = os.path.join(f.savedir, 'best')
-        best.write(os.path.join(distribute.worker_directory(strategy, best_dir), 'model'))
-        distribute.remove_worker_directory(strategy, best_dir)
+        distribute.write_checkpoint(strategy, best, os.path.join(best_dir, 'model'))
         if run.chief:
           _write_json(os.path.join(best_dir, 'info.json'),
                       {'iteration': i, 'score': score, 'results': results})

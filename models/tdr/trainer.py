@@ -183,11 +183,9 @@ def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
   strategy = trainer.strategy
   chief = distribute.is_chief(strategy)
   ckpt = trainer.checkpoint()
-  ckpt_dir = os.path.join(job_dir, 'checkpoints')
-  # Every worker takes part in a save; only the chief's copy is kept.
-  manager = tf.train.CheckpointManager(ckpt, distribute.worker_directory(strategy, ckpt_dir),
-                                       max_to_keep=3)
-  latest = tf.train.latest_checkpoint(ckpt_dir)
+  checkpoints = distribute.ChiefCheckpoints(strategy, ckpt, os.path.join(job_dir, 'checkpoints'),
+                                            max_to_keep=3)
+  latest = checkpoints.latest()
   if latest:
     try:
       ckpt.restore(latest).assert_existing_objects_matched()
@@ -195,8 +193,8 @@ def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
       raise UserError('checkpoint %s does not fit this configuration: %s'
                       % (latest, str(err).splitlines()[0]))
     log('resumed from %s at step %d' % (latest, trainer.current_step()))
-  writers = {k: (tf.summary.create_file_writer(os.path.join(job_dir, k)) if chief
-                 else tf.summary.create_noop_writer()) for k in ('train', 'eval')}
+  writers = {k: distribute.summary_writer(strategy, os.path.join(job_dir, k))
+             for k in ('train', 'eval')}
   start = trainer.current_step()
   train_it, val_it = make_streams(start)
   target = {}
@@ -233,8 +231,7 @@ def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
       bar.set_postfix(loss='%.4f' % values['loss'])
       last_t, last_step = now, done
     if done % eval_freq == 0 or done == train_steps:
-      manager.save(checkpoint_number=done)
-      distribute.remove_worker_directory(strategy, ckpt_dir)
+      checkpoints.save(checkpoint_number=done)
       if periodic_eval and done != train_steps:
         evaluate(done)
   bar.close()
