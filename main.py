@@ -13,7 +13,7 @@ from absl import flags
 from absl import logging
 
 from common.errors import absl_main, require
-from common.tf_env import configure_tensorflow_env
+from common.tf_env import configure_tensorflow_env, skip_graph_rewrites_on_cpu
 
 configure_tensorflow_env(onednn=None)   # TF default kernels: see common/tf_env.py
 
@@ -99,6 +99,7 @@ def main(argv):
     split_cpu(FLAGS.cpu_devices)
   if FLAGS.strategy == 'default':   # mirrored / multi_worker use every visible GPU
     select_gpu(FLAGS.gpu_id)
+  skip_graph_rewrites_on_cpu()
   from models.taml import training
   settings = Settings()
   if settings.mode == 'meta_train':

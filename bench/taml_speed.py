@@ -17,7 +17,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from common.tf_env import configure_tensorflow_env  # noqa: E402
+from common.tf_env import configure_tensorflow_env, skip_graph_rewrites_on_cpu  # noqa: E402
 
 configure_tensorflow_env(onednn=None)   # as main.py (children inherit it)
 
@@ -32,10 +32,12 @@ MODELS = {
 }
 
 
-def measure(geometry, model, iters, jit):
+def measure(geometry, model, iters, jit, grappler_on_cpu=False):
   """Run in a child process: returns first-step seconds, step times, peak memory."""
   import numpy as np
   import tensorflow as tf
+  if not grappler_on_cpu:
+    skip_graph_rewrites_on_cpu()   # as main.py
   from data.episodes import EpisodeSampler
   from models.taml import steps
   from models.taml.config import TamlConfig
@@ -75,10 +77,12 @@ def main():
   p.add_argument('--model', choices=list(MODELS), action='append')
   p.add_argument('--iters', type=int, default=5, help='timed steps after warm-up (>= 5)')
   p.add_argument('--jit_compile', action='store_true', help='XLA-compile the step')
+  p.add_argument('--grappler_on_cpu', action='store_true',
+                 help="keep grappler's rewrites on a CPU (main.py skips them there)")
   p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
   a = p.parse_args()
   if a.child:
-    print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile)))
+    print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu)))
     return
   print('TF_ENABLE_ONEDNN_OPTS=%s' % os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (TF default)'))
   print('| geometry | model | device | first step (s) | s / iter (median of %d) | peak memory (MiB) | traces |' % a.iters)
@@ -86,8 +90,7 @@ def main():
   for geometry in a.geometry or list(GEOMETRIES):
     for model in a.model or list(MODELS):
       cmd = [sys.executable, __file__, '--child', geometry, model, '--iters', str(a.iters)]
-      if a.jit_compile:
-        cmd.append('--jit_compile')
+      cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
       out = subprocess.run(cmd, capture_output=True, text=True)
       if out.returncode:
         print('| %s | %s | failed: %s |' % (geometry, model, out.stderr.strip().splitlines()[-1]))

@@ -3,15 +3,14 @@
 oneDNN kernels: TensorFlow turns them on by default on AVX-512 / AMX CPUs (most
 cloud Xeons) and off on AVX2-only ones.  Meta-GMVAE's training step runs about
 1.8x faster with them (bench/gmvae_speed.py) and its golden tests pass with and
-without them, so it asks for them everywhere.  Bayesian TAML and TDR keep
-TensorFlow's default.  For TAML that is a measured choice: its outer gradient
-is second order through ReLUs, so ANY change of float32 summation order
-(oneDNN vs Eigen, AVX2 vs AVX-512) can flip a ReLU decision and move a few
-gradient keys by up to ~1e-2 relative (tests/test_golden_taml.py explains).
-On an AVX2 CPU the Eigen kernels reproduce every golden exactly; on an AVX-512
-Xeon oneDNN (TF's default there) matches as many goldens as Eigen does
-(17 vs 16 of 18 checks; the rest are such flips) and runs the cifar TAML step
-1.8x faster (9.8 -> 5.3 s, bench/taml_speed.py).
+without them, so it asks for them everywhere.
+Bayesian TAML and TDR keep TensorFlow's default.  For TAML that is a measured
+choice: its outer gradient is second order through ReLUs and max-pools, so ANY
+change of float32 summation order (oneDNN vs Eigen, AVX2 vs AVX-512) can flip
+a near-tied decision and move a few gradient keys by up to ~1e-2 relative
+(tests/test_golden_taml.py explains); oneDNN matches the goldens as well as
+Eigen does and runs the TAML step about 1.9x faster on an AVX-512 Xeon
+(results/taml_speed.md).
 `TF_ENABLE_ONEDNN_OPTS` set in the environment always wins.
 """
 import os
@@ -26,3 +25,18 @@ def configure_tensorflow_env(onednn):
   if onednn is not None:
     os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1' if onednn else '0')
   os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')   # TF's C++ start-up chatter off stderr
+
+
+def skip_graph_rewrites_on_cpu():
+  """Turn grappler's graph rewrites off for the process when no GPU is visible.
+
+  Call after device selection, before the first tf.function runs.  The TAML
+  meta-train step is a ~35K-node graph (second-order gradients through every
+  task and inner step, unrolled); on a CPU grappler spends ~9 s of the first
+  step rewriting it and the result runs no faster (bench/taml_speed.py,
+  results/taml_speed.md).  On a GPU its layout and fusion passes are kept
+  (not measured there).
+  """
+  import tensorflow as tf
+  if not tf.config.list_physical_devices('GPU'):
+    tf.config.optimizer.set_experimental_options({'disable_meta_optimizer': True})

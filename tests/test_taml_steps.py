@@ -1,5 +1,6 @@
 """The compiled steps trace once and the pieces behave as the paper says."""
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from data.episodes import EpisodeSampler
@@ -8,7 +9,7 @@ from models.taml.balancing import modulate_initialisation
 from models.taml.config import TamlConfig
 from models.taml.inference_network import statistics_pooling
 from models.taml.inner_loop import per_class_loss
-from models.taml.learner import batch_norm
+from models.taml import learner
 from models.taml.parameters import TamlParameters
 
 CFG = TamlConfig(way=3, max_shot=4, query=2, n_steps=2, alpha_on=True, omega_on=True,
@@ -57,13 +58,65 @@ def test_fixed_support_gives_the_original_numbers():
     np.testing.assert_allclose(x.numpy(), y.numpy(), rtol=2e-5, atol=1e-6)
 
 
-def test_batch_norm_uses_batch_statistics_and_mask():
+def test_batch_norm_statistics_use_the_batch_and_the_mask():
   x = tf.random.stateless_normal([6, 4, 4, 3], [1, 2]) * 3. + 1.
-  y = batch_norm(x, tf.zeros([3]))
-  np.testing.assert_allclose(tf.reduce_mean(y, [0, 1, 2]), 0., atol=1e-5)
-  np.testing.assert_allclose(tf.math.reduce_variance(y, [0, 1, 2]), 1., rtol=1e-3)
-  masked = batch_norm(x, tf.zeros([3]), tf.constant([1., 1., 1., 1., 0., 0.]))
-  np.testing.assert_allclose(masked[:4], batch_norm(x[:4], tf.zeros([3])), atol=1e-5)
+  mean, centred, var, count = learner.batch_norm_statistics(x)
+  np.testing.assert_allclose(mean, tf.reduce_mean(x, [0, 1, 2]), rtol=1e-6)
+  np.testing.assert_allclose(var, tf.math.reduce_variance(x, [0, 1, 2]), rtol=1e-5)
+  np.testing.assert_allclose(centred, x - mean, rtol=1e-6)
+  assert float(count) == 6 * 4 * 4
+  masked = learner.batch_norm_statistics(x, tf.constant([1., 1., 1., 1., 0., 0.]))
+  first_rows = learner.batch_norm_statistics(x[:4])
+  for got, want in zip((masked[0], masked[2], masked[3]), (first_rows[0], first_rows[2], first_rows[3])):
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def original_conv_block(x, w, b, beta, row_mask=None):
+  """The original's block op for op: conv + bias, batch norm by its formula, ReLU, max-pool."""
+  h = tf.nn.conv2d(x, w, 1, 'SAME') + b
+  mask = tf.ones([tf.shape(h)[0]], h.dtype) if row_mask is None else row_mask
+  mask = tf.reshape(mask, [-1, 1, 1, 1])
+  count = tf.reduce_sum(mask) * tf.cast(tf.shape(h)[1] * tf.shape(h)[2], h.dtype)
+  mean = tf.reduce_sum(h * mask, axis=[0, 1, 2]) / count
+  var = tf.reduce_sum(tf.square(h - mean) * mask, axis=[0, 1, 2]) / count
+  normalised = (h - mean) * tf.math.rsqrt(var + learner.BN_EPSILON) + beta
+  return tf.nn.max_pool2d(tf.nn.relu(normalised), 2, 2, 'VALID')
+
+
+@pytest.mark.parametrize('masked', [False, True])
+def test_conv_block_is_the_original_block_to_second_order(masked):
+  """Pool-first batch norm with its written-out gradient == the original's
+  normalise-ReLU-pool recorded op by op: values, inner gradients and the outer
+  (second-order) gradient through an inner step, in float64 so that no ReLU
+  decision can differ; the conv bias gets exactly 0 (round-off in the original)."""
+  rng = np.random.default_rng(7)
+  const = lambda *shape: tf.constant(rng.normal(size=shape), tf.float64)
+  x, beta, v1, v2 = const(10, 10, 10, 3), const(4), const(10, 5, 5, 4), const(10, 2, 2, 4)
+  w1, b1, w2 = const(3, 3, 3, 4), const(4), const(3, 3, 4, 4)
+  row_mask = tf.constant([1.] * 7 + [0.] * 3, tf.float64) if masked else None
+
+  def run(block):
+    def loss(w1, b1):   # two blocks (the second on odd 5x5: VALID drops a row)
+      h = block(x, w1, b1, beta, row_mask)
+      return tf.reduce_sum(block(h, w2, b1, beta, row_mask) * v2) + tf.reduce_sum(h * v1)
+    with tf.GradientTape() as outer:
+      outer.watch([w1, b1])
+      with tf.GradientTape() as inner:
+        inner.watch([w1, b1])
+        value = loss(w1, b1)
+      g_w, g_b = inner.gradient(value, [w1, b1])
+      adapted = loss(w1 - 0.1 * g_w, b1 - 0.1 * g_b) + tf.reduce_sum(tf.square(g_w))
+    return [value, g_w, adapted] + outer.gradient(adapted, [w1, b1]) + [g_b]
+
+  ours, original = tf.function(lambda: run(learner.conv_block))(), run(original_conv_block)
+  for name, got, want in zip(['loss', 'inner grad w', 'adapted loss', 'outer grad w'],
+                             ours, original):
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max(),
+                               err_msg=name)
+  outer_b, inner_b = ours[4], ours[5]
+  assert np.all(outer_b.numpy() == 0) and np.all(inner_b.numpy() == 0)
+  scale = np.abs(original[3]).max()   # the original's bias gradients: round-off only
+  assert np.abs(original[4]).max() < 1e-10 * scale and np.abs(original[5]).max() < 1e-10 * scale
 
 
 def test_per_class_loss_ignores_padding_and_scales_by_way_over_n():

@@ -20,31 +20,79 @@ def layer_of(key):
   return N_BLOCKS if key.startswith('dense') else int(key[4]) - 1
 
 
-def batch_norm(x, beta, row_mask=None):
-  """Offset-only batch norm with ALWAYS the current batch's statistics.
+def batch_norm_statistics(x, row_mask=None):
+  """Per-channel mean, centred x, biased variance and element count of `x` `[N, H, W, C]`.
 
-  mean and variance are plain reductions over N, H, W, or over the rows
-  selected by `row_mask` (`[N]`, 1 = counted; None = all rows).  Deliberately NOT `tf.nn.moments`: it puts
-  the mean under stop_gradient inside the variance, which leaves first but not
-  second derivatives intact, and the outer gradient is second order through
-  the inner steps (goldens/README, "Batch-norm formulation").
+  ALWAYS the current batch's statistics: plain reductions over N, H, W, or over
+  the rows selected by `row_mask` (`[N]`, 1 = counted; None = all rows), as the
+  original's contrib batch norm in training mode.
   """
   if row_mask is None:
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
     mean = tf.reduce_mean(x, axis=[0, 1, 2])
-    var = tf.reduce_mean(tf.square(x - mean), axis=[0, 1, 2])
-    return (x - mean) * tf.math.rsqrt(var + BN_EPSILON) + beta
+    centred = x - mean
+    return mean, centred, tf.reduce_mean(tf.square(centred), axis=[0, 1, 2]), count
   mask = tf.reshape(row_mask, [-1, 1, 1, 1])
   count = tf.reduce_sum(mask) * tf.cast(tf.shape(x)[1] * tf.shape(x)[2], x.dtype)
   mean = tf.reduce_sum(x * mask, axis=[0, 1, 2]) / count
-  var = tf.reduce_sum(tf.square(x - mean) * mask, axis=[0, 1, 2]) / count
-  return (x - mean) * tf.math.rsqrt(var + BN_EPSILON) + beta
+  centred = x - mean
+  return mean, centred, tf.reduce_sum(tf.square(centred) * mask, axis=[0, 1, 2]) / count, count
+
+
+def pooled_batch_norm(x, bias, beta, row_mask=None):
+  """maxpool(BN(x + bias) + beta): `[N, H, W, C] -> [N, H/2, W/2, C]` (2x2 VALID).
+
+  Batch norm (offset beta only, eps 1e-3, batch statistics, see
+  `batch_norm_statistics`) is a per-channel increasing affine map, so it
+  commutes with max-pooling: the pool is taken first and the normalisation
+  applied to a quarter of the elements.  Rounding is monotonic, so the values
+  are the original's normalise-then-pool ones bit for bit; so is the ReLU that
+  follows (`conv_block`), which commutes with the pool as well.
+
+  The first derivative is written out (`grad`) rather than recorded op by op:
+  the outer gradient is second order through every inner step, and autodiff
+  of the plain formula materialises broadcasts and negations of full-size
+  tensors at both orders.  Its own derivative (the second order) is autodiff
+  of `grad`, whose inputs stay connected to x.  The pool's gradient goes to
+  each window's largest raw value, the exact maximum (the original picks the
+  first of values that float32 rounding tied after normalising).  The conv
+  bias gets exactly 0: the batch mean absorbs it (the original's gradient
+  there is float32 round-off, goldens/README).  NOT `tf.nn.moments`: it stops
+  the mean's gradient inside the variance, which keeps first but changes
+  second derivatives (goldens/README, "Batch-norm formulation").
+  """
+  mask = None if row_mask is None else tf.reshape(row_mask, [-1, 1, 1, 1])
+
+  @tf.custom_gradient
+  def normalised_max_pool(x, bias):
+    h = x + tf.stop_gradient(bias)   # no path from the bias, at any order: it cancels
+    mean, centred, var, count = batch_norm_statistics(h, row_mask)
+    r = tf.math.rsqrt(var + BN_EPSILON)
+    pooled = tf.nn.max_pool2d(h, 2, 2, 'VALID')
+    normalised = (pooled - mean) * r
+
+    def grad(g):
+      # dL/dh = maxpool'(g r) + m (dL/dmean + 2 (h - mean) dL/dvar) / count, with
+      # dL/dmean = -r sum(g) and dL/dvar = -r^2 sum(g * normalised) / 2.
+      d_mean = -r * tf.reduce_sum(g, axis=[0, 1, 2]) / count
+      d_var = -r * r * tf.reduce_sum(g * normalised, axis=[0, 1, 2]) / count
+      through_statistics = centred * d_var + d_mean
+      if mask is not None:
+        through_statistics *= mask
+      through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled, grad=g * r,
+                                            ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1],
+                                            padding='VALID')
+      return through_pool + through_statistics, tf.zeros_like(bias)
+
+    return normalised, grad
+
+  return normalised_max_pool(x, bias) + beta
 
 
 def conv_block(x, w, b, beta, row_mask=None):
-  """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool."""
-  x = tf.nn.conv2d(x, w, 1, 'SAME') + b
-  x = tf.nn.relu(batch_norm(x, beta, row_mask))
-  return tf.nn.max_pool2d(x, 2, 2, 'VALID')
+  """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
+  original's order; computed pool first, see `pooled_batch_norm`)."""
+  return tf.nn.relu(pooled_batch_norm(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask))
 
 
 def learner_forward(params, betas, x, image_shape, row_mask=None):
