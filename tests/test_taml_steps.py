@@ -67,8 +67,8 @@ def test_batch_norm_statistics_use_the_batch_and_the_mask():
   assert float(count) == 6 * 4 * 4
   masked = learner.batch_norm_statistics(x, tf.constant([1., 1., 1., 1., 0., 0.]))
   first_rows = learner.batch_norm_statistics(x[:4])
-  for got, want in zip((masked[0], masked[2], masked[3]), (first_rows[0], first_rows[2], first_rows[3])):
-    np.testing.assert_allclose(got, want, rtol=1e-5)
+  for i, name in ((0, 'mean'), (2, 'variance'), (3, 'count')):
+    np.testing.assert_allclose(masked[i], first_rows[i], rtol=1e-5, err_msg=name)
 
 
 def original_conv_block(x, w, b, beta, row_mask=None):
