@@ -59,7 +59,7 @@ class DecisionTaps:
   order differs from the recording machine's; a window whose two largest
   values are 7e-7 apart in fixture (c)).  The taps let a test tell such a
   discrete decision from a bug.  Instrumentation only: the learner computes
-  the pool first (`learner.pooled_batch_norm`); the taps recompute the
+  the pool first (`learner.bn_relu_pool`); the taps recompute the
   full-size values from its inputs by the original's formula.
   """
 
@@ -68,18 +68,18 @@ class DecisionTaps:
     self.tensors = []
 
   def __enter__(self):
-    self.original = self.target.pooled_batch_norm
+    self.original = self.target.bn_relu_pool
 
     def tapped(x, bias, beta, row_mask=None):
       _, centred, var, _ = self.target.batch_norm_statistics(x + bias, row_mask)
       self.tensors.append(centred * tf.math.rsqrt(var + self.target.BN_EPSILON) + beta)
       return self.original(x, bias, beta, row_mask)
 
-    self.target.pooled_batch_norm = tapped
+    self.target.bn_relu_pool = tapped
     return self
 
   def __exit__(self, *exc):
-    self.target.pooled_batch_norm = self.original
+    self.target.bn_relu_pool = self.original
 
 
 @functools.lru_cache(maxsize=None)
@@ -187,7 +187,7 @@ def check_either_precision(stem, check):
   (AVX2 vs AVX-512) and even on graph rewrites.  On an AVX2 machine every
   fixture matched in float32 with the original's op order; on an AVX-512 Xeon,
   (a) matched only in float64, (b) in both, (c) or (d) in neither.  Computing
-  the pool before the normalisation (`learner.pooled_batch_norm`) rounds
+  the pool before the normalisation (`learner.bn_relu_pool`) rounds
   differently again: fixture (c) has a pool window whose two largest values
   are 7e-7 apart after the inner steps.  When neither precision matches, the
   test fails unless (1) some ReLU or max-pool decision differs between float32

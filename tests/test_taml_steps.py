@@ -85,10 +85,11 @@ def original_conv_block(x, w, b, beta, row_mask=None):
 
 @pytest.mark.parametrize('masked', [False, True])
 def test_conv_block_is_the_original_block_to_second_order(masked):
-  """Pool-first batch norm with its written-out gradient == the original's
-  normalise-ReLU-pool recorded op by op: values, inner gradients and the outer
-  (second-order) gradient through an inner step, in float64 so that no ReLU
-  decision can differ; the conv bias gets exactly 0 (round-off in the original)."""
+  """Pool-first batch norm and ReLU with both derivatives written out == the
+  original's normalise-ReLU-pool recorded op by op: values, inner gradients and
+  the outer (second-order) gradients through an inner step, for the kernel and
+  the batch-norm offset, in float64 so that no ReLU decision can differ; the
+  conv bias gets exactly 0 (round-off in the original)."""
   rng = np.random.default_rng(7)
   const = lambda *shape: tf.constant(rng.normal(size=shape), tf.float64)
   x, beta, v1, v2 = const(10, 10, 10, 3), const(4), const(10, 5, 5, 4), const(10, 2, 2, 4)
@@ -96,27 +97,29 @@ def test_conv_block_is_the_original_block_to_second_order(masked):
   row_mask = tf.constant([1.] * 7 + [0.] * 3, tf.float64) if masked else None
 
   def run(block):
-    def loss(w1, b1):   # two blocks (the second on odd 5x5: VALID drops a row)
+    def loss(w1, b1, beta):   # two blocks (the second on odd 5x5: VALID drops a row)
       h = block(x, w1, b1, beta, row_mask)
       return tf.reduce_sum(block(h, w2, b1, beta, row_mask) * v2) + tf.reduce_sum(h * v1)
+    watched = [w1, b1, beta]
     with tf.GradientTape() as outer:
-      outer.watch([w1, b1])
+      outer.watch(watched)
       with tf.GradientTape() as inner:
-        inner.watch([w1, b1])
-        value = loss(w1, b1)
-      g_w, g_b = inner.gradient(value, [w1, b1])
-      adapted = loss(w1 - 0.1 * g_w, b1 - 0.1 * g_b) + tf.reduce_sum(tf.square(g_w))
-    return [value, g_w, adapted] + outer.gradient(adapted, [w1, b1]) + [g_b]
+        inner.watch(watched)
+        value = loss(*watched)
+      g_w, g_b, g_beta = inner.gradient(value, watched)
+      adapted = (loss(w1 - 0.1 * g_w, b1 - 0.1 * g_b, beta - 0.1 * g_beta)
+                 + tf.reduce_sum(tf.square(g_w)) + tf.reduce_sum(tf.square(g_beta)))
+    return [value, g_w, g_beta, adapted] + outer.gradient(adapted, watched) + [g_b]
 
   ours, original = tf.function(lambda: run(learner.conv_block))(), run(original_conv_block)
-  for name, got, want in zip(['loss', 'inner grad w', 'adapted loss', 'outer grad w'],
-                             ours, original):
-    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10 * np.abs(want).max(),
-                               err_msg=name)
-  outer_b, inner_b = ours[4], ours[5]
-  assert np.all(outer_b.numpy() == 0) and np.all(inner_b.numpy() == 0)
-  scale = np.abs(original[3]).max()   # the original's bias gradients: round-off only
-  assert np.abs(original[4]).max() < 1e-10 * scale and np.abs(original[5]).max() < 1e-10 * scale
+  names = ['loss', 'inner grad w', 'inner grad beta', 'adapted loss', 'outer grad w',
+           'outer grad b', 'outer grad beta', 'inner grad b']
+  for i in (0, 1, 2, 3, 4, 6):
+    np.testing.assert_allclose(ours[i], original[i], rtol=1e-10,
+                               atol=1e-10 * np.abs(original[i]).max(), err_msg=names[i])
+  assert np.all(ours[5].numpy() == 0) and np.all(ours[7].numpy() == 0)
+  scale = np.abs(original[4]).max()   # the original's bias gradients: round-off only
+  assert np.abs(original[5]).max() < 1e-10 * scale and np.abs(original[7]).max() < 1e-10 * scale
 
 
 def test_per_class_loss_ignores_padding_and_scales_by_way_over_n():

@@ -53,6 +53,8 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     gamma: `[5]` per-layer log step multipliers (conv1..4, dense), or None.
   """
   keys = sorted(params)
+  # One exp and one unstack per task, not a slice and an exp per key and step.
+  multipliers = None if gamma is None else tf.unstack(tf.exp(gamma))
 
   def one_step(values):
     current = dict(zip(keys, values))
@@ -64,8 +66,8 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     new = []
     for k, value, grad in zip(keys, values, grads):
       delta = steps[k] * grad
-      if gamma is not None:
-        delta = delta * tf.exp(gamma[layer_of(k)])
+      if multipliers is not None:
+        delta = delta * multipliers[layer_of(k)]
       new.append(value - delta)
     return new
 

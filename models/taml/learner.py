@@ -39,21 +39,23 @@ def batch_norm_statistics(x, row_mask=None):
   return mean, centred, tf.reduce_sum(tf.square(centred) * mask, axis=[0, 1, 2]) / count, count
 
 
-def pooled_batch_norm(x, bias, beta, row_mask=None):
-  """maxpool(BN(x + bias) + beta): `[N, H, W, C] -> [N, H/2, W/2, C]` (2x2 VALID).
+def bn_relu_pool(x, bias, beta, row_mask=None):
+  """maxpool(relu(BN(x + bias) + beta)): `[N, H, W, C] -> [N, H/2, W/2, C]` (2x2 VALID).
 
   Batch norm (offset beta only, eps 1e-3, batch statistics, see
-  `batch_norm_statistics`) is a per-channel increasing affine map, so it
-  commutes with max-pooling: the pool is taken first and the normalisation
-  applied to a quarter of the elements.  Rounding is monotonic, so the values
-  are the original's normalise-then-pool ones bit for bit; so is the ReLU that
-  follows (`conv_block`), which commutes with the pool as well.
+  `batch_norm_statistics`) is a per-channel increasing affine map and the
+  ReLU is increasing, so both commute with max-pooling: the pool is taken
+  first and the rest applied to a quarter of the elements.  Rounding is
+  monotonic, so the values are the original's normalise-ReLU-pool ones bit
+  for bit.
 
-  The first derivative is written out (`grad`) rather than recorded op by op:
-  the outer gradient is second order through every inner step, and autodiff
-  of the plain formula materialises broadcasts and negations of full-size
-  tensors at both orders.  Its own derivative (the second order) is autodiff
-  of `grad`, whose inputs stay connected to x.  The pool's gradient goes to
+  Both derivatives the meta-gradient needs are written out rather than
+  recorded op by op: the first (`backward`, what the inner loop
+  differentiates) and the second (its vector-Jacobian product, what the outer
+  gradient takes through every inner step).  Autodiff of the formula would
+  materialise broadcasts, negations and zero gradients of full-size tensors
+  at both orders and keep three full-size tensors per block and inner step
+  alive for the outer gradient instead of one.  The pool's gradient goes to
   each window's largest raw value, the exact maximum (the original picks the
   first of values that float32 rounding tied after normalising).  The conv
   bias gets exactly 0: the batch mean absorbs it (the original's gradient
@@ -62,37 +64,65 @@ def pooled_batch_norm(x, bias, beta, row_mask=None):
   second derivatives (goldens/README, "Batch-norm formulation").
   """
   mask = None if row_mask is None else tf.reshape(row_mask, [-1, 1, 1, 1])
+  counted = (lambda t: t) if mask is None else (lambda t: t * mask)
+  channel_sum = lambda t: tf.reduce_sum(t, axis=[0, 1, 2])
+  pool_args = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')
 
   @tf.custom_gradient
-  def normalised_max_pool(x, bias):
+  def block(x, bias, beta):
     h = x + tf.stop_gradient(bias)   # no path from the bias, at any order: it cancels
-    mean, centred, var, count = batch_norm_statistics(h, row_mask)
+    mean, centred, var, n = batch_norm_statistics(h, row_mask)
     r = tf.math.rsqrt(var + BN_EPSILON)
     pooled = tf.nn.max_pool2d(h, 2, 2, 'VALID')
-    normalised = (pooled - mean) * r
+    y = (pooled - mean) * r   # normalised, quarter size
+    out = tf.nn.relu(y + beta)
 
-    def grad(g):
-      # dL/dh = maxpool'(g r) + m (dL/dmean + 2 (h - mean) dL/dvar) / count, with
-      # dL/dmean = -r sum(g) and dL/dvar = -r^2 sum(g * normalised) / 2.
-      d_mean = -r * tf.reduce_sum(g, axis=[0, 1, 2]) / count
-      d_var = -r * r * tf.reduce_sum(g * normalised, axis=[0, 1, 2]) / count
-      through_statistics = centred * d_var + d_mean
-      if mask is not None:
-        through_statistics *= mask
+    @tf.custom_gradient
+    def backward(g_out, h):
+      """(dL/dh, dL/dbeta) for dL/dout = g_out.  Per channel, with S the pool's
+      selection (y = (S h - mean) r), m the counted rows, g = dL/dy:
+        dL/dh = S^T(g r) + m (c dL/dvar + dL/dmean),  c = h - mean,
+        dL/dmean = -r a / n,  dL/dvar = -r^2 b / n,  a = sum g = dL/dbeta,  b = sum g y."""
+      g = tf.raw_ops.ReluGrad(gradients=g_out, features=out)
+      a, b = channel_sum(g), channel_sum(g * y)
       through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled, grad=g * r,
-                                            ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1],
-                                            padding='VALID')
-      return through_pool + through_statistics, tf.zeros_like(bias)
+                                            **pool_args)
+      dh = through_pool + counted(centred * (-r * r * b / n) - r * a / n)
 
-    return normalised, grad
+      def second_order(u, u_beta):
+        """The lines above differentiated by hand (the ReLU and the pool
+        routing are constant), with U1 = sum m u, U2 = sum m u c and
+        W = sum (S u) g per channel.  Full-size tensors are recomputed from h,
+        not kept from the inner step."""
+        c = h - mean
+        su = tf.raw_ops.MaxPoolGradGrad(orig_input=h, orig_output=pooled, grad=u, **pool_args)
+        mu = counted(u)
+        u1, u2, w = channel_sum(mu), channel_sum(mu * c), channel_sum(su * g)
+        dg = r * (su - u1 / n - (r * u2 / n) * y) + u_beta
+        # d/dh through r (dr/dh = -r^3 m c / n), the mean, S h and U2:
+        per_c = -(r ** 3 / n) * (w - 3. * r * b * u2 / n - a * u1 / n)
+        per_u = -r * r * b / n
+        const = (r ** 3 * u2 * a + r * r * b * u1) / (n * n)
+        through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled,
+                                              grad=g * (r ** 3 * u2 / n), **pool_args)
+        return (tf.raw_ops.ReluGrad(gradients=dg, features=out),
+                counted(c * per_c + u * per_u + const) - through_pool)
 
-  return normalised_max_pool(x, bias) + beta
+      return (dh, a), second_order
+
+    def first_order(g_out):
+      dh, d_beta = backward(g_out, h)
+      return dh, tf.zeros_like(bias), d_beta
+
+    return out, first_order
+
+  return block(x, bias, beta)
 
 
 def conv_block(x, w, b, beta, row_mask=None):
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
-  original's order; computed pool first, see `pooled_batch_norm`)."""
-  return tf.nn.relu(pooled_batch_norm(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask))
+  original's order; computed pool first, see `bn_relu_pool`)."""
+  return bn_relu_pool(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask)
 
 
 def learner_forward(params, betas, x, image_shape, row_mask=None):
