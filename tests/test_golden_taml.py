@@ -70,10 +70,10 @@ class DecisionTaps:
   def __enter__(self):
     self.original = self.target.bn_relu_pool
 
-    def tapped(x, bias, beta, row_mask=None):
+    def tapped(x, bias, beta, row_mask=None, rows=None):
       _, centred, var, _ = self.target.batch_norm_statistics(x + bias, row_mask)
       self.tensors.append(centred * tf.math.rsqrt(var + self.target.BN_EPSILON) + beta)
-      return self.original(x, bias, beta, row_mask)
+      return self.original(x, bias, beta, row_mask, rows)
 
     self.target.bn_relu_pool = tapped
     return self

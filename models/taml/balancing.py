@@ -89,10 +89,11 @@ def modulate_initialisation(theta, z, n_channel):
   z: `[2 * 4 * n_channel]`; first half multiplicative terms for the kernels
   (per output channel), second half additive terms for the biases.
   """
-  z_w, z_b = tf.split(z, 2)
+  # One split (cheap to differentiate at both orders), not a slice per layer.
+  chunks = tf.split(z, 2 * N_BLOCKS)
+  assert chunks[0].shape[0] in (None, n_channel), 'z must hold 2 * 4 * n_channel terms'
   out = dict(theta)
   for l in range(N_BLOCKS):
-    chunk = slice(l * n_channel, (l + 1) * n_channel)
-    out['conv%d_w' % (l + 1)] = theta['conv%d_w' % (l + 1)] * (1. + z_w[chunk])
-    out['conv%d_b' % (l + 1)] = theta['conv%d_b' % (l + 1)] + z_b[chunk]
+    out['conv%d_w' % (l + 1)] = theta['conv%d_w' % (l + 1)] * (1. + chunks[l])
+    out['conv%d_b' % (l + 1)] = theta['conv%d_b' % (l + 1)] + chunks[N_BLOCKS + l]
   return out

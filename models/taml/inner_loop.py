@@ -17,7 +17,7 @@ def per_class_loss(logits, labels, n_rows):
   Returns `[way]`.
   """
   ce = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
-  way = tf.cast(tf.shape(labels)[-1], logits.dtype)
+  way = labels.shape[-1] or tf.cast(tf.shape(labels)[-1], logits.dtype)
   return tf.linalg.matvec(labels, ce, transpose_a=True) * way / n_rows
 
 

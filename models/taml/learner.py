@@ -13,6 +13,7 @@ BN_EPSILON = 1e-3
 CONV_KEYS = tuple('conv%d_%s' % (l, p) for l in range(1, N_BLOCKS + 1) for p in 'wb')
 DENSE_KEYS = ('dense_w', 'dense_b')
 LEARNER_KEYS = CONV_KEYS + DENSE_KEYS
+CHANNEL_AXES = (0, 1, 2)   # batch-norm reductions: over N, H, W per channel
 
 
 def layer_of(key):
@@ -20,26 +21,38 @@ def layer_of(key):
   return N_BLOCKS if key.startswith('dense') else int(key[4]) - 1
 
 
-def batch_norm_statistics(x, row_mask=None):
+def counted_rows(x, row_mask=None):
+  """Rows of `x` that enter the batch-norm statistics: N, or sum(row_mask) (scalar)."""
+  if row_mask is None:
+    return tf.cast(tf.shape(x)[0], x.dtype)
+  return tf.reduce_sum(row_mask)
+
+
+def batch_norm_statistics(x, row_mask=None, rows=None):
   """Per-channel mean, centred x, biased variance and element count of `x` `[N, H, W, C]`.
 
   ALWAYS the current batch's statistics: plain reductions over N, H, W, or over
   the rows selected by `row_mask` (`[N]`, 1 = counted; None = all rows), as the
-  original's contrib batch norm in training mode.
+  original's contrib batch norm in training mode.  `rows`: `counted_rows`, if
+  the caller has it already (one per learner pass, not one per block).
   """
+  if rows is None:
+    rows = counted_rows(x, row_mask)
+  height, width = x.shape[1:3]
+  pixels = (tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), x.dtype) if None in (height, width)
+            else float(height * width))   # static in the learner: no ops
+  count = rows * pixels
   if row_mask is None:
-    count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
-    mean = tf.reduce_mean(x, axis=[0, 1, 2])
+    mean = tf.reduce_mean(x, axis=CHANNEL_AXES)
     centred = x - mean
-    return mean, centred, tf.reduce_mean(tf.square(centred), axis=[0, 1, 2]), count
+    return mean, centred, tf.reduce_mean(tf.square(centred), axis=CHANNEL_AXES), count
   mask = tf.reshape(row_mask, [-1, 1, 1, 1])
-  count = tf.reduce_sum(mask) * tf.cast(tf.shape(x)[1] * tf.shape(x)[2], x.dtype)
-  mean = tf.reduce_sum(x * mask, axis=[0, 1, 2]) / count
+  mean = tf.reduce_sum(x * mask, axis=CHANNEL_AXES) / count
   centred = x - mean
-  return mean, centred, tf.reduce_sum(tf.square(centred) * mask, axis=[0, 1, 2]) / count, count
+  return mean, centred, tf.reduce_sum(tf.square(centred) * mask, axis=CHANNEL_AXES) / count, count
 
 
-def bn_relu_pool(x, bias, beta, row_mask=None):
+def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
   """maxpool(relu(BN(x + bias) + beta)): `[N, H, W, C] -> [N, H/2, W/2, C]` (2x2 VALID).
 
   Batch norm (offset beta only, eps 1e-3, batch statistics, see
@@ -65,13 +78,14 @@ def bn_relu_pool(x, bias, beta, row_mask=None):
   """
   mask = None if row_mask is None else tf.reshape(row_mask, [-1, 1, 1, 1])
   counted = (lambda t: t) if mask is None else (lambda t: t * mask)
-  channel_sum = lambda t: tf.reduce_sum(t, axis=[0, 1, 2])
+  axes = tf.constant(CHANNEL_AXES)   # one constant for every reduction below
+  channel_sum = lambda t: tf.reduce_sum(t, axis=axes)
   pool_args = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')
 
   @tf.custom_gradient
   def block(x, bias, beta):
     h = x + tf.stop_gradient(bias)   # no path from the bias, at any order: it cancels
-    mean, centred, var, n = batch_norm_statistics(h, row_mask)
+    mean, centred, var, n = batch_norm_statistics(h, row_mask, rows)
     r = tf.math.rsqrt(var + BN_EPSILON)
     pooled = tf.nn.max_pool2d(h, 2, 2, 'VALID')
     y = (pooled - mean) * r   # normalised, quarter size
@@ -85,9 +99,12 @@ def bn_relu_pool(x, bias, beta, row_mask=None):
         dL/dmean = -r a / n,  dL/dvar = -r^2 b / n,  a = sum g = dL/dbeta,  b = sum g y."""
       g = tf.raw_ops.ReluGrad(gradients=g_out, features=out)
       a, b = channel_sum(g), channel_sum(g * y)
+      rn = r / n
+      r2n = r * rn
+      r2nb = r2n * b
       through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled, grad=g * r,
                                             **pool_args)
-      dh = through_pool + counted(centred * (-r * r * b / n) - r * a / n)
+      dh = through_pool - counted(centred * r2nb + rn * a)
 
       def second_order(u, u_beta):
         """The lines above differentiated by hand (the ReLU and the pool
@@ -97,16 +114,18 @@ def bn_relu_pool(x, bias, beta, row_mask=None):
         c = h - mean
         su = tf.raw_ops.MaxPoolGradGrad(orig_input=h, orig_output=pooled, grad=u, **pool_args)
         mu = counted(u)
-        u1, u2, w = channel_sum(mu), channel_sum(mu * c), channel_sum(su * g)
-        dg = r * (su - u1 / n - (r * u2 / n) * y) + u_beta
+        u1n = channel_sum(mu) / n
+        u2, w = channel_sum(mu * c), channel_sum(su * g)
+        p = rn * u2   # r U2 / n
+        dg = r * (su - u1n - p * y) + u_beta
         # d/dh through r (dr/dh = -r^3 m c / n), the mean, S h and U2:
-        per_c = -(r ** 3 / n) * (w - 3. * r * b * u2 / n - a * u1 / n)
-        per_u = -r * r * b / n
-        const = (r ** 3 * u2 * a + r * r * b * u1) / (n * n)
+        r3n = r * r2n
+        per_c = r3n * (w - 3. * b * p - a * u1n)
+        const = r2n * (a * p + b * u1n)
         through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled,
-                                              grad=g * (r ** 3 * u2 / n), **pool_args)
+                                              grad=g * (r3n * u2), **pool_args)
         return (tf.raw_ops.ReluGrad(gradients=dg, features=out),
-                counted(c * per_c + u * per_u + const) - through_pool)
+                counted(const - c * per_c - u * r2nb) - through_pool)
 
       return (dh, a), second_order
 
@@ -119,10 +138,10 @@ def bn_relu_pool(x, bias, beta, row_mask=None):
   return block(x, bias, beta)
 
 
-def conv_block(x, w, b, beta, row_mask=None):
+def conv_block(x, w, b, beta, row_mask=None, rows=None):
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
   original's order; computed pool first, see `bn_relu_pool`)."""
-  return bn_relu_pool(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask)
+  return bn_relu_pool(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask, rows)
 
 
 def learner_forward(params, betas, x, image_shape, row_mask=None):
@@ -139,9 +158,10 @@ def learner_forward(params, betas, x, image_shape, row_mask=None):
     `[N, way]` logits.
   """
   h = tf.reshape(x, [-1] + list(image_shape))
+  rows = counted_rows(h, row_mask)
   for l in range(N_BLOCKS):
     h = conv_block(h, params['conv%d_w' % (l + 1)], params['conv%d_b' % (l + 1)],
-                   betas[l], row_mask)
+                   betas[l], row_mask, rows)
   h = tf.reshape(h, [tf.shape(h)[0], -1])
   return tf.matmul(h, params['dense_w']) + params['dense_b']
 

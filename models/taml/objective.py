@@ -75,15 +75,18 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
   steps = step_sizes(alpha, cfg.inner_lr, cfg.way)
   init = initial_learner(theta, cfg)
   row_mask = support_row_mask(ytr, n_rows, cfg)
-  task_value = lambda x, t: None if x is None else x[t]
+  # Per-task pieces by one unstack each (cheap to differentiate), not a slice per use.
+  n_tasks = xtr.shape[0]
+  per_task = lambda x: [None] * n_tasks if x is None else tf.unstack(x, n_tasks)
+  xtr, ytr, xte, yte = (tf.unstack(x, n_tasks) for x in (xtr, ytr, xte, yte))
+  row_mask, omega, gamma, z = (per_task(x) for x in (row_mask, bal.omega, bal.gamma, bal.z))
 
   def one_task(t):
     params = init
-    if bal.z is not None:
-      params = balancing.modulate_initialisation(params, bal.z[t], cfg.n_channel)
+    if z[t] is not None:
+      params = balancing.modulate_initialisation(params, z[t], cfg.n_channel)
     params = inner_loop(params, steps, betas, xtr[t], ytr[t], n_rows, cfg.n_steps,
-                        cfg.image_shape, row_mask=task_value(row_mask, t),
-                        omega=task_value(bal.omega, t), gamma=task_value(bal.gamma, t))
+                        cfg.image_shape, row_mask=row_mask[t], omega=omega[t], gamma=gamma[t])
     logits = learner_forward(params, betas, xte[t], cfg.image_shape)
     cent = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(yte[t], logits))
     correct = tf.equal(tf.argmax(logits, -1), tf.argmax(yte[t], -1))
@@ -91,7 +94,7 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
 
   # Tasks are independent subgraphs that the executor runs concurrently
   # (measured faster here than tf.map_fn, which runs one traced body).
-  outputs = [one_task(t) for t in range(xtr.shape[0])]
+  outputs = [one_task(t) for t in range(n_tasks)]
   cent, acc, pred = (tf.stack(x) for x in zip(*outputs))
   return TaskOutputs(cent, acc, kl, pred)
 
