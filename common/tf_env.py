@@ -9,7 +9,7 @@ choice: its outer gradient is second order through ReLUs and max-pools, so ANY
 change of float32 summation order (oneDNN vs Eigen, AVX2 vs AVX-512) can flip
 a near-tied decision and move a few gradient keys by up to ~1e-2 relative
 (tests/test_golden_taml.py explains); oneDNN matches the goldens as well as
-Eigen does and runs the TAML step 2.4x (cifar) to 2.9x (mimgnet) faster on an
+Eigen does and runs the TAML step 2.1x (cifar) to 2.7x (mimgnet) faster on an
 AVX-512 Xeon (results/taml_speed.md).
 `TF_ENABLE_ONEDNN_OPTS` set in the environment always wins.
 """
