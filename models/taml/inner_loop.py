@@ -6,7 +6,7 @@ outer gradient flows through every inner step (no first-order shortcut).
 """
 import tensorflow as tf
 
-from models.taml.learner import LEARNER_KEYS, layer_of, learner_forward
+from models.taml.learner import LEARNER_KEYS, layer_of, learner_forward, softmax_cross_entropy
 
 
 def per_class_loss(logits, labels, n_rows):
@@ -16,7 +16,7 @@ def per_class_loss(logits, labels, n_rows):
   support length of the metabatch, as in the original.
   Returns `[way]`.
   """
-  ce = tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+  ce = softmax_cross_entropy(labels, logits)
   way = labels.shape[-1] or tf.cast(tf.shape(labels)[-1], logits.dtype)
   return tf.linalg.matvec(labels, ce, transpose_a=True) * way / n_rows
 

@@ -10,7 +10,7 @@ from common import precision
 
 from models.taml import balancing, inference_network
 from models.taml.inner_loop import inner_loop, step_sizes
-from models.taml.learner import learner_forward, feature_size
+from models.taml.learner import learner_forward, feature_size, softmax_cross_entropy
 from models.taml.parameters import split_groups
 
 TaskOutputs = collections.namedtuple('TaskOutputs', ['cent', 'acc', 'kl', 'pred'])
@@ -88,7 +88,7 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
     params = inner_loop(params, steps, betas, xtr[t], ytr[t], n_rows, cfg.n_steps,
                         cfg.image_shape, row_mask=row_mask[t], omega=omega[t], gamma=gamma[t])
     logits = learner_forward(params, betas, xte[t], cfg.image_shape)
-    cent = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(yte[t], logits))
+    cent = tf.reduce_mean(softmax_cross_entropy(yte[t], logits))
     correct = tf.equal(tf.argmax(logits, -1), tf.argmax(yte[t], -1))
     return cent, tf.reduce_mean(tf.cast(correct, tf.float32)), tf.nn.softmax(logits)
 
