@@ -13,7 +13,8 @@ from absl import flags
 from absl import logging
 
 from common.errors import absl_main, require
-from common.tf_env import configure_tensorflow_env, skip_graph_rewrites_on_cpu
+from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,
+                           skip_graph_rewrites_on_cpu)
 
 configure_tensorflow_env(onednn=None)   # TF default kernels: see common/tf_env.py
 
@@ -101,6 +102,7 @@ def main(argv):
     select_gpu(FLAGS.gpu_id)
   skip_graph_rewrites_on_cpu()
   from models.taml import training
+  freeze_startup_objects()
   settings = Settings()
   if settings.mode == 'meta_train':
     training.meta_train(settings)

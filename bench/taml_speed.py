@@ -17,7 +17,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from common.tf_env import configure_tensorflow_env, skip_graph_rewrites_on_cpu  # noqa: E402
+from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,  # noqa: E402
+                           skip_graph_rewrites_on_cpu)
 
 configure_tensorflow_env(onednn=None)   # as main.py (children inherit it)
 
@@ -42,6 +43,7 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False):
   from models.taml import steps
   from models.taml.config import TamlConfig
   from models.taml.parameters import TamlParameters
+  freeze_startup_objects()   # as main.py
 
   g = dict(GEOMETRIES[geometry])
   metabatch = g.pop('metabatch')
