@@ -65,6 +65,9 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     grads = tape.gradient(loss, values)
     new = []
     for k, value, grad in zip(keys, values, grads):
+      if grad is None:   # conv biases: batch norm cancels them (learner.bn_relu_pool)
+        new.append(value)
+        continue
       delta = steps[k] * grad
       if multipliers is not None:
         delta = delta * multipliers[layer_of(k)]

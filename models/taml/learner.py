@@ -71,8 +71,8 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
   alive for the outer gradient instead of one.  The pool's gradient goes to
   each window's largest raw value, the exact maximum (the original picks the
   first of values that float32 rounding tied after normalising).  The conv
-  bias gets exactly 0: the batch mean absorbs it (the original's gradient
-  there is float32 round-off, goldens/README).  NOT `tf.nn.moments`: it stops
+  bias has no gradient path at all (None): the batch mean absorbs it (the
+  original's gradient there is float32 round-off, goldens/README).  NOT `tf.nn.moments`: it stops
   the mean's gradient inside the variance, which keeps first but changes
   second derivatives (goldens/README, "Batch-norm formulation").
   """
@@ -83,8 +83,7 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
   pool_args = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')
 
   @tf.custom_gradient
-  def block(x, bias, beta):
-    h = x + tf.stop_gradient(bias)   # no path from the bias, at any order: it cancels
+  def block(h, beta):
     mean, centred, var, n = batch_norm_statistics(h, row_mask, rows)
     r = tf.math.rsqrt(var + BN_EPSILON)
     pooled = tf.nn.max_pool2d(h, 2, 2, 'VALID')
@@ -129,13 +128,10 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
 
       return (dh, a), second_order
 
-    def first_order(g_out):
-      dh, d_beta = backward(g_out, h)
-      return dh, tf.zeros_like(bias), d_beta
+    return out, lambda g_out: backward(g_out, h)
 
-    return out, first_order
-
-  return block(x, bias, beta)
+  # No path from the bias, at any order: batch norm subtracts it again.
+  return block(x + tf.stop_gradient(bias), beta)
 
 
 def conv_block(x, w, b, beta, row_mask=None, rows=None):
