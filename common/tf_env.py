@@ -9,7 +9,7 @@ choice: its outer gradient is second order through ReLUs and max-pools, so ANY
 change of float32 summation order (oneDNN vs Eigen, AVX2 vs AVX-512) can flip
 a near-tied decision and move a few gradient keys by up to ~1e-2 relative
 (tests/test_golden_taml.py explains); oneDNN matches the goldens as well as
-Eigen does and runs the TAML step 2.1x (cifar) to 2.7x (mimgnet) faster on an
+Eigen does and runs the TAML step 2.2x (cifar) to 2.8x (mimgnet) faster on an
 AVX-512 Xeon (results/taml_speed.md).
 `TF_ENABLE_ONEDNN_OPTS` set in the environment always wins.
 """
@@ -31,11 +31,11 @@ def skip_graph_rewrites_on_cpu():
   """Turn grappler's graph rewrites off for the process when no GPU is visible.
 
   Call after device selection, before the first tf.function runs.  The TAML
-  meta-train step is a ~35K-node graph (second-order gradients through every
-  task and inner step, unrolled); on a CPU grappler spends ~9 s of the first
-  step rewriting it and the result runs no faster (bench/taml_speed.py,
-  results/taml_speed.md).  On a GPU its layout and fusion passes are kept
-  (not measured there).
+  meta-train step is a large graph (second-order gradients through every task
+  and inner step, unrolled; 35K nodes when measured, 17K now); on a CPU
+  grappler spent ~9 s of the first step rewriting it and the result runs no
+  faster (bench/taml_speed.py, results/taml_speed.md).  On a GPU its layout
+  and fusion passes are kept (not measured there).
   """
   import tensorflow as tf
   if not tf.config.list_physical_devices('GPU'):
@@ -46,8 +46,8 @@ def freeze_startup_objects():
   """Move every Python object alive now out of the garbage collector's generations.
 
   Call once, after TensorFlow and the model code are imported and before the
-  first tf.function trace.  Tracing the TAML meta-train step builds ~18K graph ops (millions of
-  short-lived Python objects); every full collection that triggers would
+  first tf.function trace.  Tracing the TAML meta-train step builds ~17K graph
+  ops (millions of short-lived Python objects); every full collection that triggers would
   otherwise re-scan TensorFlow's and Keras' module objects, which live as long
   as the process anyway.  `gc.freeze()`: ~0.3 s of the first cifar TAML step
   (bench/taml_speed.py, results/taml_speed.md).
