@@ -6,9 +6,9 @@ repositories' optimizer) and its formula is Keras Adam's, term for term:
   alpha = lr sqrt(1 - beta2^t) / (1 - beta1^t)
   m += (g - m)(1 - beta1);  v += (g^2 - v)(1 - beta2);  var -= m alpha / (sqrt(v) + eps)
 
-Keras builds that from ~40 graph ops per variable; this is one op plus the
-step's scalars.  In a traced meta-train step with ~60 updated variables that
-is ~1.5K fewer nodes to trace and instantiate (results/taml_speed.md).  The
+Keras builds that from ~39 graph ops per variable; this is one op plus the
+step's scalars.  In the traced TAML meta-train step (54 updated variables)
+that is 1.3K fewer nodes to trace and instantiate (results/taml_speed.md).  The
 slots, `iterations` and the checkpoint layout are Keras Adam's, so checkpoints
 move freely between the two; clipping, weight decay and distribution are
 Keras' own code (only `update_step` is replaced).

@@ -72,9 +72,10 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
   each window's largest raw value, the exact maximum (the original picks the
   first of values that float32 rounding tied after normalising).  The conv
   bias has no gradient path at all (None): the batch mean absorbs it (the
-  original's gradient there is float32 round-off, goldens/README).  NOT `tf.nn.moments`: it stops
-  the mean's gradient inside the variance, which keeps first but changes
-  second derivatives (goldens/README, "Batch-norm formulation").
+  original's gradient there is float32 round-off, goldens/README).  NOT
+  `tf.nn.moments`: it stops the mean's gradient inside the variance, which
+  keeps first but changes second derivatives (goldens/README, "Batch-norm
+  formulation").
   """
   mask = None if row_mask is None else tf.reshape(row_mask, [-1, 1, 1, 1])
   counted = (lambda t: t) if mask is None else (lambda t: t * mask)
