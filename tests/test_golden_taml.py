@@ -250,7 +250,8 @@ def check_gradients(result):
   d, _, _, _, grads, _, _ = result
   golden_keys = {k[len('grad/'):] for k in d if k.startswith('grad/')}
   # No gradient path (None) is the exact form of a structurally zero gradient.
-  grads = {n: np.zeros_like(d['grad/' + n]) if g is None and n in STRUCTURALLY_ZERO else g
+  grads = {n: np.zeros_like(d['grad/' + n])
+           if g is None and n in STRUCTURALLY_ZERO and 'grad/' + n in d else g
            for n, g in grads.items()}
   ported_keys = {n for n, g in grads.items() if g is not None}
   assert ported_keys == golden_keys, 'gradient sets differ: port-only %s, golden-only %s' % (

@@ -78,8 +78,8 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
   # Per-task pieces by one unstack each (cheap to differentiate), not a slice per use.
   n_tasks = xtr.shape[0]
   per_task = lambda x: [None] * n_tasks if x is None else tf.unstack(x, n_tasks)
-  xtr, ytr, xte, yte = (tf.unstack(x, n_tasks) for x in (xtr, ytr, xte, yte))
-  row_mask, omega, gamma, z = (per_task(x) for x in (row_mask, bal.omega, bal.gamma, bal.z))
+  xtr, ytr, xte, yte, row_mask, omega, gamma, z = (
+      per_task(x) for x in (xtr, ytr, xte, yte, row_mask, bal.omega, bal.gamma, bal.z))
 
   def one_task(t):
     params = init
