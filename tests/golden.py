@@ -13,6 +13,10 @@ import pytest
 from tests.conftest import GOLDENS_DIR
 
 RTOL = 1e-4
+# Float64 replays (`<stem>_f64.npz`, goldens README section 4): no float32
+# decision can flip there, so the rule is tight.
+RTOL_F64 = 1e-9
+F64_SUFFIX = '_f64'
 
 
 def stems(prefix, companions=()):
@@ -20,6 +24,7 @@ def stems(prefix, companions=()):
   if not os.path.isdir(GOLDENS_DIR):
     return []
   names = sorted(os.path.basename(p)[:-4] for p in glob.glob(str(GOLDENS_DIR / (prefix + '*.npz'))))
+  companions = tuple(companions) + (F64_SUFFIX,)
   return [n for n in names if not any(n.endswith(c) for c in companions)]
 
 
@@ -37,10 +42,20 @@ def load(stem, companions=()):
   return out
 
 
-def assert_close(port, golden, key, floor=0.):
+def load_f64(stem):
+  """The float64 replay `<stem>_f64.npz` (expected values only; inputs stay in the
+  float32 fixture), or skip when the folder has none."""
+  path = GOLDENS_DIR / (stem + F64_SUFFIX + '.npz')
+  if not path.exists():
+    pytest.skip('float64 replay %s missing' % path)
+  with np.load(path, allow_pickle=False) as f:
+    return {k: f[k] for k in f.files}
+
+
+def assert_close(port, golden, key, floor=0., rtol=RTOL):
   port, golden = np.asarray(port, np.float64), np.asarray(golden, np.float64)
   assert port.shape == golden.shape, '%s: shape %s vs golden %s' % (key, port.shape, golden.shape)
   err = np.abs(port - golden).max() if golden.size else 0.
-  bound = RTOL * max(np.abs(golden).max() if golden.size else 0., floor)
+  bound = rtol * max(np.abs(golden).max() if golden.size else 0., floor)
   assert err <= bound, '%s: max|diff| %.3g > %.3g (max|golden| %.3g)' % (
       key, err, bound, np.abs(golden).max())
