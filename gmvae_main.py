@@ -69,6 +69,13 @@ flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker']
 flags.DEFINE_integer('num-devices', 0, 'mirrored: use this many devices (0: all visible).')
 flags.DEFINE_integer('cpu-devices', 0, 'Split the CPU into this many logical devices.')
 flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for the workers.')
+flags.DEFINE_float('save-minutes', 10, 'Also checkpoint when this many minutes passed since '
+                   'the last checkpoint (0: only at the end of each --freq-iters period).',
+                   lower_bound=0)
+flags.DEFINE_integer('keep-checkpoints', 2, 'Numbered checkpoints kept in <save-dir>/ckpt.',
+                     lower_bound=1)
+flags.DEFINE_bool('override-config', False, 'Resume although the flags differ from the run\'s '
+                  'config.json (which then records the new values).')
 flags.DEFINE_bool('mixed-precision', False, 'Omniglot: conv encoder/decoder in bfloat16 (GPU '
                   'runs); the set transformer, EM and losses stay float32.')
 FLAGS = flags.FLAGS
@@ -85,7 +92,7 @@ def options():
     setattr(opts, name.replace('-', '_'), value)
   for name in ('data-dir', 'save-dir', 'feature-save-dir', 'fix-pi', 'debug', 'gpu-id', 'jit',
                'progress', 'strategy', 'num-devices', 'cpu-devices', 'connect-timeout',
-               'mixed-precision'):
+               'mixed-precision', 'save-minutes', 'keep-checkpoints', 'override-config'):
     setattr(opts, name.replace('-', '_'), FLAGS[name].value)
   require(opts.data_dir, '--data-dir is required')
   require(opts.save_dir, '--save-dir is required')
@@ -121,7 +128,7 @@ def run_gmvae(opts):
   splits, val_shots, plan = load_gmvae_data(opts)
   quiet_tensorflow_import()
   from models.gmvae.gmvae import GMVAEConfig
-  from models.gmvae.loop import GMVAERun, check_config
+  from training.gmvae import GMVAERun
   cfg = GMVAEConfig(
       dataset=opts.dataset, component_size=opts.way, latent_size=opts.latent_size,
       hidden_size=opts.hidden_size,
@@ -131,10 +138,13 @@ def run_gmvae(opts):
       train_mc_sample_size=opts.train_mc_sample_size,
       test_mc_sample_size=opts.test_mc_sample_size,
       conv_dtype='bfloat16' if opts.mixed_precision else 'float32')
-  saved = {k: v for k, v in vars(cfg).items() if k != 'conv_dtype'}   # precision may change
-  check_config(opts.save_dir, dict(saved, batch_size=opts.batch_size,
-                                   sample_size=opts.sample_size, seed=opts.seed))
-  run = GMVAERun(cfg, splits, opts, val_shots, plan, log=lambda s: print(s, flush=True))
+  # validation draws from the training noise generator: its flags count too
+  run_dir = open_run_dir(opts, dict(vars(cfg), batch_size=opts.batch_size,
+                                    sample_size=opts.sample_size, seed=opts.seed, lr=opts.lr,
+                                    weight_decay=opts.weight_decay, query=opts.query,
+                                    freq_iters=opts.freq_iters, shot=opts.shot,
+                                    eval_episodes=opts.eval_episodes))
+  run = GMVAERun(cfg, splits, opts, run_dir, val_shots, plan, log=log)
   run.train()
   run.test()
 
@@ -145,12 +155,26 @@ def run_simclr(opts):
   for split in mimgnet.SPLITS:
     mimgnet.read_csv(opts.data_dir, split)
   quiet_tensorflow_import()
-  from models.gmvae.loop import SimCLRRun, check_config
-  check_config(opts.save_dir, dict(dataset='simclr', hidden_size=opts.hidden_size,
-                                   batch_size=opts.batch_size, seed=opts.seed))
-  run = SimCLRRun(opts.data_dir, opts, log=lambda s: print(s, flush=True))
+  from training.gmvae import SimCLRRun
+  run_dir = open_run_dir(opts, dict(dataset='simclr', hidden_size=opts.hidden_size,
+                                    batch_size=opts.batch_size, seed=opts.seed, lr=opts.lr,
+                                    train_epochs=opts.train_epochs))
+  run = SimCLRRun(opts.data_dir, opts, run_dir, log=log)
   run.train()
   run.save_features(opts.feature_save_dir)
+
+
+def log(line):
+  print(line, flush=True)
+
+
+def open_run_dir(opts, config):
+  """The locked --save-dir, its config.json checked against `config`."""
+  from common.distribute import chief_process
+  from common.run_dir import RunDirectory
+  run_dir = RunDirectory(opts.save_dir, '--save-dir', chief=chief_process(opts.strategy))
+  run_dir.check_config(config, opts.override_config, log=log)
+  return run_dir
 
 
 def quiet_tensorflow_import():

@@ -7,6 +7,7 @@
 Flags and defaults are those of the original l2b main.py, plus --data_dir,
 --seed and the loop frequencies the original hard-codes.
 """
+import os
 import sys
 
 from absl import flags
@@ -55,6 +56,13 @@ flags.DEFINE_enum('episode_mode', '1', ['1', '2', '3'],
 flags.DEFINE_bool('bn_counts_padding', True,
                   'Support batch norm counts the zero-padding rows, as the original.')
 flags.DEFINE_bool('jit_compile', False, 'XLA-compile the meta-train step.')
+# --- run lifecycle (common/run_dir.py, common/checkpoints.py) ---
+flags.DEFINE_float('save_minutes', 10, 'Also checkpoint when this many minutes passed since '
+                   'the last checkpoint (0: only every --save_freq iterations).', lower_bound=0)
+flags.DEFINE_integer('keep_checkpoints', 3, 'Numbered checkpoints kept in <savedir>/ckpt.',
+                     lower_bound=1)
+flags.DEFINE_bool('override_config', False, 'Resume or meta-test although flags differ from '
+                  'the run\'s config.json (meta_train then records the new values).')
 # --- scale-out (common/distribute.py) ---
 flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
                   'default: one device; mirrored: the tasks of a metabatch split over all '
@@ -101,13 +109,32 @@ def main(argv):
   if FLAGS.strategy == 'default':   # mirrored / multi_worker use every visible GPU
     select_gpu(FLAGS.gpu_id)
   skip_graph_rewrites_on_cpu()
-  from models.taml import training
+  from common.distribute import chief_process
+  from common.run_dir import RunDirectory
+  from training import taml as training
   freeze_startup_objects()
+  train = FLAGS.mode == 'meta_train'
+  require(train or os.path.isdir(FLAGS.savedir),
+          'no such --savedir %s: meta_train first' % FLAGS.savedir)
+  run_dir = RunDirectory(FLAGS.savedir, '--savedir',
+                         chief=train and chief_process(FLAGS.strategy))
+  adopt_saved_flags(run_dir.saved_config(), training.TRAIN_FLAGS)
+  compared = training.TRAIN_FLAGS if train else training.MODEL_FLAGS
+  run_dir.check_config({k: FLAGS[k].value for k in compared}, FLAGS.override_config,
+                       write=train, log=lambda line: print(line, file=sys.stderr))
   settings = Settings()
-  if settings.mode == 'meta_train':
-    training.meta_train(settings)
+  if train:
+    training.meta_train(settings, run_dir)
   else:
-    training.meta_test(settings)
+    training.meta_test(settings, run_dir)
+
+
+def adopt_saved_flags(saved, names):
+  """Flags of `names` left unset on the command line take the run's recorded
+  values, so `main.py --mode meta_test --savedir RUN` tests the trained geometry."""
+  for name in names:
+    if saved and name in saved and not FLAGS[name].present:
+      FLAGS[name].value = saved[name]
 
 
 def select_gpu(gpu_id):

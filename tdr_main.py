@@ -57,11 +57,21 @@ flags.DEFINE_integer('cpu-devices', 0, 'Split the CPU into this many logical dev
                      '(CPU runs of --strategy mirrored).')
 flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for the other '
                      'workers before failing.')
+flags.DEFINE_float('save-minutes', 10, 'Also checkpoint when this many minutes passed since '
+                   'the last checkpoint (0: only every --eval-freq steps).', lower_bound=0)
+flags.DEFINE_integer('keep-checkpoints', 3, 'Numbered checkpoints kept in <job-dir>/checkpoints.',
+                     lower_bound=1)
+flags.DEFINE_bool('override-config', False, 'Resume although the flags differ from the run\'s '
+                  'config.json (which then records the new values).')
 flags.DEFINE_bool('mixed-precision', False, 'Keras mixed_bfloat16 policy for the model '
                   '(GPU runs): layers compute in bfloat16, weights, batch-norm statistics, '
                   'losses and the class weights stay float32.')
 FLAGS = flags.FLAGS
-CONFIG_KEYS = ('dataset', 'model', 'num-layers', 'version', 'num-class')
+# Flags that change what a run computes: a resumed run must repeat them (config.json).
+CONFIG_FLAGS = ('dataset', 'num-layers', 'version', 'num-class', 'train-batch-size',
+                'validation-batch-size', 'momentum', 'weight-decay', 'learning-rate',
+                'use-distortion-for-training', 'class-weight-freq', 'no-reweight', 'seed',
+                'batch-norm-decay', 'batch-norm-epsilon', 'mixed-precision', 'jit')
 
 
 def _flag(name):
@@ -81,22 +91,7 @@ def _check_flags():
     raise UserError('--num-class must be at least 2')
   if (_flag('model') or default_model(_flag('dataset'))) == 'resnet':
     check_resnet_size(_flag('num-layers'))
-  from data.tdr import check_parent_dir
-  return check_parent_dir(_flag('job-dir'), '--job-dir')
-
-
-def _check_config(job_dir, config):
-  path = os.path.join(job_dir, 'config.json')
-  if os.path.isfile(path):
-    with open(path) as f:
-      old = json.load(f)
-    diff = [k for k in CONFIG_KEYS if old.get(k) != config[k]]
-    if diff:
-      raise UserError('--job-dir %s holds a run with another configuration (%s); use '
-                      'a new --job-dir' % (job_dir, ', '.join(
-                          '%s %s vs %s' % (k, old.get(k), config[k]) for k in diff)))
-  with open(path, 'w') as f:
-    json.dump(config, f, indent=1)
+  return _flag('job-dir')   # created with its parents by RunDirectory
 
 
 def _strategy(tf, num_gpus):
@@ -119,6 +114,10 @@ def _strategy(tf, num_gpus):
   return tf.distribute.OneDeviceStrategy('/gpu:0' if num_gpus else '/cpu:0')
 
 
+def log(line):
+  print(line, flush=True)
+
+
 def main(argv):
   reject_extra_args(argv)
   job_dir = _check_flags()
@@ -133,7 +132,8 @@ def main(argv):
     split_cpu(_flag('cpu-devices'))
   from data.tdr import IMAGE_SHAPES, tfrecords as tfr
   from models.tdr import build_model, losses
-  from models.tdr.trainer import TDRTrainer, fit
+  from models.tdr.trainer import TDRTrainer
+  from training.tdr import fit
   if _flag('num-intra-threads'):
     tf.config.threading.set_intra_op_parallelism_threads(_flag('num-intra-threads'))
   tf.debugging.set_log_device_placement(_flag('log-device-placement'))
@@ -151,10 +151,13 @@ def main(argv):
     raise UserError('validation.tfrecords has no image of class(es) %s' % missing)
   from models.tdr.config import default_model
   model_name = _flag('model') or default_model(dataset)
-  config = {'dataset': dataset, 'model': model_name, 'num-layers': _flag('num-layers'),
-            'version': _flag('version'), 'num-class': num_class}
-  os.makedirs(job_dir, exist_ok=True)
-  _check_config(job_dir, config)
+  n_train = _flag('num-training-samples') or info['train']['count']
+  config = dict({k: _flag(k) for k in CONFIG_FLAGS}, model=model_name,
+                **{'num-training-samples': n_train})
+  from common.distribute import chief_process
+  from common.run_dir import RunDirectory
+  run_dir = RunDirectory(job_dir, '--job-dir', chief=chief_process(_flag('strategy')))
+  run_dir.check_config(config, _flag('override-config'), log=log)
 
   keras.utils.set_random_seed(_flag('seed'))
   if _flag('mixed-precision'):
@@ -165,7 +168,6 @@ def main(argv):
     if _flag(name) % replicas:
       raise UserError('--%s %d is not divisible by the %d replicas'
                       % (name, _flag(name), replicas))
-  n_train = _flag('num-training-samples') or info['train']['count']
   with strategy.scope():
     model = build_model(model_name, num_class, _flag('num-layers'), _flag('version'),
                         _flag('batch-norm-decay'), _flag('batch-norm-epsilon'))
@@ -177,19 +179,21 @@ def main(argv):
       strategy=strategy, jit=_flag('jit'))
   distort = _flag('use-distortion-for-training') and dataset != 'mnist'
 
-  def make_streams(start_step):
-    seed = (_flag('seed') * 1000003 + start_step) % (2 ** 31)
+  def make_streams(train_batches, target_batches):
+    seed = _flag('seed')
     train = tfr.train_dataset(tfr.split_path(data_dir, 'train'),
-                              _flag('train-batch-size'), shape, distort, seed)
+                              _flag('train-batch-size'), shape, distort, seed, train_batches)
     val = tfr.balanced_dataset(tfr.split_path(data_dir, 'validation'),
-                               _flag('validation-batch-size'), shape, num_class, seed)
+                               _flag('validation-batch-size'), shape, num_class, seed,
+                               target_batches)
     return tuple(iter(strategy.experimental_distribute_dataset(d)) for d in (train, val))
 
   test = tfr.eval_dataset(tfr.split_path(data_dir, 'test'), _flag('eval-batch-size'), shape)
-  result = fit(trainer, make_streams, test, job_dir, _flag('train-steps'),
+  result = fit(trainer, make_streams, test, run_dir, _flag('train-steps'),
                _flag('log-freq'), _flag('eval-freq'),
-               _flag('eval'), _flag('train-batch-size'),
-               log=lambda s: print(s, flush=True), progress=_flag('progress'))
+               _flag('eval'), _flag('train-batch-size'), log=log,
+               progress_bar=_flag('progress'), save_minutes=_flag('save-minutes'),
+               keep_checkpoints=_flag('keep-checkpoints'))
   print('final: ' + json.dumps({k: v for k, v in result.items() if k != 'history'}),
         flush=True)
 

@@ -191,6 +191,14 @@ def is_chief(strategy):
   return kind == 'chief' or (not has_chief and kind == 'worker' and index == 0)
 
 
+def chief_process(strategy_name):
+  """`is_chief` before the strategy exists: from TF_CONFIG for multi_worker."""
+  if strategy_name != 'multi_worker':
+    return True
+  cluster, kind, index = read_tf_config()
+  return kind == 'chief' or ('chief' not in cluster and kind == 'worker' and index == 0)
+
+
 def worker_directory(strategy, directory):
   """Where this worker writes a checkpoint: `directory` on the chief, a private
   scratch folder elsewhere (MultiWorkerMirroredStrategy needs every worker to

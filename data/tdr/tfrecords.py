@@ -94,28 +94,31 @@ def augment(image, seed):
   return tf.image.stateless_random_flip_left_right(image, seed=seed[::-1])
 
 
-def train_dataset(path, batch_size, image_shape, distort=False, seed=0):
-  """Endless shuffled train batches (fixed shape), optionally augmented."""
+def train_dataset(path, batch_size, image_shape, distort=False, seed=0, skip_batches=0):
+  """Endless shuffled train batches (fixed shape), optionally augmented; a pure
+  function of `seed`, starting after its first `skip_batches` batches (resume)."""
   parse = parser(image_shape)
-  ds = tf.data.TFRecordDataset(path).shuffle(SHUFFLE_BUFFER, seed=seed).repeat()
+  skip = skip_batches * batch_size
+  ds = tf.data.TFRecordDataset(path).shuffle(SHUFFLE_BUFFER, seed=seed).repeat().skip(skip)
   if distort:
     def parse_augment(i, record):
       image, label = parse(record)
       return augment(image, tf.stack([tf.cast(seed, tf.int64), i])), label
-    ds = ds.enumerate().map(parse_augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.enumerate(start=skip).map(parse_augment, num_parallel_calls=tf.data.AUTOTUNE)
   else:
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def balanced_dataset(path, batch_size, image_shape, num_class, seed=0):
-  """Endless target batches cycling through the classes (0, 1, ..., C-1, 0, ...)."""
+def balanced_dataset(path, batch_size, image_shape, num_class, seed=0, skip_batches=0):
+  """Endless target batches cycling through the classes (0, 1, ..., C-1, 0, ...),
+  starting after the first `skip_batches` batches."""
   records = tf.data.TFRecordDataset(path).map(parser(image_shape)).cache()
   per_class = [records.filter(lambda x, y, c=c: tf.equal(y, c))
                .shuffle(SHUFFLE_BUFFER, seed=seed + c).repeat()
                for c in range(num_class)]
   order = tf.data.Dataset.range(num_class).repeat()
-  ds = tf.data.Dataset.choose_from_datasets(per_class, order)
+  ds = tf.data.Dataset.choose_from_datasets(per_class, order).skip(skip_batches * batch_size)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 

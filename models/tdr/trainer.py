@@ -1,4 +1,5 @@
-"""The compiled TDR training step and loop (replacing the original Estimator).
+"""The compiled TDR training steps (the loop is training/tdr.py; together they
+replace the original Estimator).
 
 Per step: momentum SGD on the weighted inner loss (as MomentumOptimizer:
 accum = m * accum + g; w -= lr * accum, lr piecewise).  Every
@@ -7,15 +8,10 @@ clipped, normalised step on their own train and target batches (the original's
 WeightUpdateHook1 runs its own session.run, hence draws fresh batches).
 Everything runs under a `tf.distribute` strategy (default: one device).
 """
-import json
-import os
-import time
-
 import numpy as np
 import tensorflow as tf
 
 from common import distribute
-from common.errors import UserError
 from models.tdr import losses
 
 MEAN = tf.distribute.ReduceOp.MEAN
@@ -107,11 +103,14 @@ class TDRTrainer(tf.Module):
     return {'loss': self._mean(loss), 'accuracy': self._mean(acc), 'learning_rate': lr}
 
   def _train_steps(self, iterator, n):
-    """`n` (>= 1) base steps in one call: no Python round trip per step."""
+    """`n` (>= 1) base steps in one call: no Python round trip per step.  The
+    metrics of the last step, and `first_loss`, the loss of the first (it judges
+    the weights the block started from)."""
     out = self._train_step(iterator)
+    first_loss = out['loss']
     for _ in tf.range(n - 1):
       out = self._train_step(iterator)
-    return out
+    return dict(out, first_loss=first_loss)
 
   def advance(self, train_iterator, val_iterator, n):
     """The class-weight update if due at this step, then `n` base steps.
@@ -123,6 +122,12 @@ class TDRTrainer(tf.Module):
     if self.reweight and self.current_step() % self.class_weight_freq == 0:
       target = self.class_weight_step(train_iterator, val_iterator)
     return self.train_steps(train_iterator, tf.constant(n, tf.int64)), target
+
+  def batches_drawn(self, step):
+    """(train, target) batches the streams gave up to base step `step`: one per
+    base step, plus one of each per class-weight update (at steps 0, f, 2f, ...)."""
+    updates = -(-step // self.class_weight_freq) if self.reweight else 0
+    return step + updates, updates
 
   def block_end(self, step, stop, *every):
     """First step after `step` that ends a class-weight period, a multiple of
@@ -163,85 +168,3 @@ class TDRTrainer(tf.Module):
     for x, y in dataset:
       cm += self.eval_step(x, y).numpy()
     return confusion_metrics(cm)
-
-
-def _scalars(writer, values, step):
-  with writer.as_default(step=step):
-    for name, value in values.items():
-      tf.summary.scalar(name, value)
-
-
-def fit(trainer, make_streams, test_dataset, job_dir, train_steps, log_freq=100,
-        eval_freq=1000, periodic_eval=False, batch_size=50, log=print, progress=True):
-  """Train to `train_steps` with logs, TensorBoard, checkpoints (resume) and
-  evaluation; write and return the final metrics (also `metrics.json`).
-
-  `make_streams(start_step)` gives (train iterator, validation iterator) whose
-  shuffling depends on the start step, so a resumed run draws fresh batches.
-  """
-  from tqdm import tqdm
-  strategy = trainer.strategy
-  chief = distribute.is_chief(strategy)
-  ckpt = trainer.checkpoint()
-  checkpoints = distribute.ChiefCheckpoints(strategy, ckpt, os.path.join(job_dir, 'checkpoints'),
-                                            max_to_keep=3)
-  latest = checkpoints.latest()
-  if latest:
-    try:
-      ckpt.restore(latest).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-      raise UserError('checkpoint %s does not fit this configuration: %s'
-                      % (latest, str(err).splitlines()[0]))
-    log('resumed from %s at step %d' % (latest, trainer.current_step()))
-  writers = {k: distribute.summary_writer(strategy, os.path.join(job_dir, k))
-             for k in ('train', 'eval')}
-  start = trainer.current_step()
-  train_it, val_it = make_streams(start)
-  target = {}
-  history = []
-  t0, last_t, last_step = time.time(), time.time(), start
-
-  def evaluate(step):
-    metrics = trainer.evaluate(test_dataset)
-    _scalars(writers['eval'], metrics, step)
-    log('step %d eval: %s' % (step, ', '.join('%s %.4f' % kv for kv in metrics.items())))
-    history.append(dict(metrics, step=step))
-    return metrics
-
-  bar = tqdm(total=train_steps, initial=start, disable=not (progress and chief) or None,
-             desc='tdr', unit='step', dynamic_ncols=True)
-  done = start
-  while done < train_steps:
-    n = trainer.block_end(done, train_steps, log_freq, eval_freq) - done
-    out, new_target = trainer.advance(train_it, val_it, n)
-    target = new_target or target
-    bar.update(n)
-    done += n
-    if done % log_freq == 0 or done == train_steps:
-      now = time.time()
-      values = {k: float(v) for k, v in dict(out, **target).items()}
-      values['examples_per_sec'] = (done - last_step) * batch_size / max(now - last_t, 1e-9)
-      weights = np.squeeze(trainer.class_weights.numpy(), axis=1)
-      values.update({'class_weight/%d' % c: float(w) for c, w in enumerate(weights)})
-      _scalars(writers['train'], values, done)
-      log('step %d: %s, class weights %s' % (
-          done, ', '.join('%s %.4g' % (k, v) for k, v in values.items()
-                          if not k.startswith('class_weight/')),
-          np.array2string(weights, precision=4)))
-      bar.set_postfix(loss='%.4f' % values['loss'])
-      last_t, last_step = now, done
-    if done % eval_freq == 0 or done == train_steps:
-      checkpoints.save(checkpoint_number=done)
-      if periodic_eval and done != train_steps:
-        evaluate(done)
-  bar.close()
-  final = evaluate(trainer.current_step())
-  seconds = time.time() - t0
-  result = dict(final, step=trainer.current_step(), seconds=seconds,
-                steps_per_sec=(trainer.current_step() - start) / max(seconds, 1e-9),
-                class_weights=np.squeeze(trainer.class_weights.numpy(), 1).tolist(),
-                reweight=trainer.reweight, history=history)
-  if chief:
-    with open(os.path.join(job_dir, 'metrics.json'), 'w') as f:
-      json.dump(result, f, indent=1)
-  return result

@@ -1,0 +1,228 @@
+"""Training loops of gmvae_main.py: Meta-GMVAE (Omniglot images or miniImageNet
+features) and the SimCLR feature extractor, on the run lifecycle of common/
+(locked run directory, atomic checkpoints with every random state, time-based
+and signal checkpoints, non-finite guard)."""
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from common import distribute
+from common.checkpoints import CheckpointStore, read_folder
+from common.errors import require
+from common.lifecycle import SaveTimer, StopSignals, check_finite_loss
+from common.progress import progress
+from data.gmvae import episodes
+from models.gmvae.trainer import GMVAETrainer
+
+
+class GMVAERun:
+  """Meta-GMVAE training with validation, best checkpoints per shot and the final test.
+
+  splits: dict train/val/test of [K, N, ...] arrays; val_shots: shots validated every
+  freq_iters (a best checkpoint each); test_plan: (best-checkpoint shot, test shot) pairs.
+  """
+
+  def __init__(self, cfg, splits, opts, run_dir, val_shots, test_plan, log=print):
+    self.cfg, self.opts, self.run_dir, self.log = cfg, opts, run_dir, log
+    self.val_shots, self.test_plan = list(val_shots), list(test_plan)
+    self.splits = splits
+    self.pool = splits['train'].reshape((-1,) + splits['train'].shape[2:])
+    if opts.cpu_devices:
+      distribute.split_cpu(opts.cpu_devices)
+    self.strategy = distribute.make_strategy(opts.strategy, opts.num_devices,
+                                             opts.connect_timeout)
+    self.trainer = GMVAETrainer(cfg, opts.batch_size, opts.sample_size, opts.lr,
+                                opts.weight_decay, opts.seed, opts.jit, self.strategy)
+    self.best = {'%dshot' % s: tf.Variable(-1., name='best_%dshot' % s) for s in self.val_shots}
+    self.ckpt = tf.train.Checkpoint(model=self.trainer, best=self.best)
+    self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.trainer.params,
+                                 keep=opts.keep_checkpoints, strategy=self.strategy, log=log)
+    self.params_ckpt = tf.train.Checkpoint(params=self.trainer.params)
+
+  def best_path(self, shot):
+    return self.run_dir.join('%dshot_best' % shot)
+
+  def evaluate(self, split, shot, rng):
+    o = self.opts
+    return episodes.evaluate(self.trainer.accuracy, self.splits[split], o.way, shot, o.query,
+                             o.batch_size, o.eval_episodes, rng)
+
+  def train(self):
+    """Train to --train-iters (whole validation periods of --freq-iters, as the
+    original's epochs; --debug: one iteration and one validation)."""
+    o = self.opts
+    start, _ = self.store.restore_latest()
+    if start is not None:
+      self.log('resumed from %s at iteration %d' % (self.store.path(start), start))
+    step = int(self.trainer.step.numpy())
+    freq = 1 if o.debug else o.freq_iters
+    total = 1 if o.debug else math.ceil(o.train_iters / freq) * freq
+    writer = distribute.summary_writer(self.strategy, self.run_dir.join('tb_log'))
+    timer = SaveTimer(o.save_minutes)
+    bar = progress(total=total, initial=step, desc='gmvae', unit='iter',
+                   disable=not o.progress or None)
+    with StopSignals(self.log) as signals, writer.as_default():
+      while step < total:
+        x = episodes.train_batch(self.pool, o.batch_size, o.sample_size,
+                                 np.random.RandomState([o.seed, step]))
+        rec, kl, finite = self.trainer.train_step(tf.constant(x))
+        rec, kl = float(rec), float(kl)
+        if not bool(finite):   # the step changed nothing
+          check_finite_loss(float('nan'), step + 1, self.store,
+                            'loss or gradient (rec %s, kld %s; lower --lr?)' % (rec, kl))
+        tf.summary.scalar('train/rec', rec, step=step)
+        tf.summary.scalar('train/kld', kl, step=step)
+        step += 1
+        bar.set_postfix(rec='%.4f' % rec, kld='%.4f' % kl)
+        bar.update(1)
+        if step % freq == 0:
+          self.validate(step // freq - 1)
+          writer.flush()
+        if step % freq == 0 or timer.due() or signals.stop:
+          self.store.save(step)
+          timer.reset()
+        if signals.stop and step < total:
+          bar.close()
+          signals.exit_after_save(step, self.store.path(step))
+    bar.close()
+
+  def validate(self, epoch):
+    """1- and 5-shot (or --shot) validation; a new best is published at once."""
+    o = self.opts
+    self.store.check_finite(int(self.trainer.step.numpy()))
+    for shot in self.val_shots:
+      mean, conf = self.evaluate('val', shot, np.random.RandomState([o.seed, 1, epoch, shot]))
+      tf.summary.scalar('val/%dshot-acc-mean' % shot, mean, step=epoch)
+      tf.summary.scalar('val/%dshot-acc-conf' % shot, conf, step=epoch)
+      best = self.best['%dshot' % shot]
+      if mean > float(best.numpy()):
+        best.assign(mean)
+        self.store.publish(self.best_path(shot), epoch, self.params_ckpt,
+                           {'epoch': epoch, 'accuracy': float(mean)})
+      self.log('%dshot %d-th EPOCH Val Accuracy: %.4f, BEST Accuracy: %.4f'
+               % (shot, epoch, mean, float(best.numpy())))
+
+  def test(self):
+    """Test accuracy +- 95% interval with the best checkpoint of each plan entry
+    (the current parameters when none was written, e.g. --train-iters 0)."""
+    o = self.opts
+    results = {}
+    for ckpt_shot, shot in self.test_plan:
+      path = self.best_path(ckpt_shot)
+      if os.path.isdir(path):
+        read_folder(path, self.params_ckpt)
+      mean, conf = self.evaluate('test', shot, np.random.RandomState([o.seed, 2, shot]))
+      results[shot] = (mean, conf)
+      self.log('%dshot Final Test Accuracy: %.4f Confidence Interval: %.4f' % (shot, mean, conf))
+    return results
+
+
+class SimCLRRun:
+  """SimCLR on the miniImageNet images+csv layout, then the *_features.npy files."""
+
+  def __init__(self, images_root, opts, run_dir, log=print):
+    from data.gmvae import mimgnet
+    from models.gmvae import simclr
+    from models.gmvae.layers import bn_running_update
+    from models.gmvae.trainer import make_state
+    self.mimgnet, self.simclr, self.log, self.opts = mimgnet, simclr, log, opts
+    self.run_dir = run_dir
+    self.root = images_root
+    for split in mimgnet.SPLITS:     # fail before training, not after it
+      mimgnet.read_csv(images_root, split)
+    self.train_images = mimgnet.load_images(images_root, 'train')
+    require(len(self.train_images) >= opts.batch_size, '--batch-size %d is larger than the %d '
+            'training images' % (opts.batch_size, len(self.train_images)))
+    init = simclr.init_params(opts.hidden_size, opts.seed)
+    self.params, self.trainable, self.m, self.v = make_state(init)
+    self.step = tf.Variable(0, dtype=tf.int64)   # batches done, over all epochs
+    self.lr = tf.Variable(opts.lr, dtype=tf.float32)
+    self._bn_update = bn_running_update
+    self.ckpt = tf.train.Checkpoint(params=self.params, m=self.m, v=self.v, step=self.step)
+    self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.params,
+                                 keep=opts.keep_checkpoints, log=log)
+    size = self.train_images.shape[1:]
+    spec = tf.TensorSpec((opts.batch_size,) + size, tf.float32)
+    self.train_step = tf.function(self._train_step, input_signature=[spec, spec])
+    self.features = tf.function(lambda x: simclr.encode(self.params, simclr.normalize(x), False))
+
+  def _train_step(self, x_i, x_j):
+    from models.gmvae.trainer import adam_l2_update
+    s = self.simclr
+    stats_i, stats_j = {}, {}
+    with tf.GradientTape() as tape:
+      z_i = s.project(self.params, s.encode(self.params, x_i, True, stats_i))
+      z_j = s.project(self.params, s.encode(self.params, x_j, True, stats_j))
+      loss = s.nt_xent(z_i, z_j)
+    grads = tape.gradient(loss, {n: self.params[n] for n in self.trainable})
+    if tf.math.is_finite(loss):
+      self.step.assign_add(1)
+      adam_l2_update(self.params, grads, self.m, self.v, self.step, self.lr, 0.)
+      self._bn_update(self.params, stats_i)     # the encoder ran twice in train mode
+      self._bn_update(self.params, stats_j)
+    return loss
+
+  def train(self):
+    """--train-epochs epochs (--debug: one batch); resumable within an epoch: a
+    checkpoint holds the epoch's random state and its running loss."""
+    o, s = self.opts, self.simclr
+    start, state = self.store.restore_latest()
+    n_batches = len(self.train_images) // o.batch_size
+    if start is not None:
+      self.log('resumed from %s at epoch %d, batch %d'
+               % (self.store.path(start), start // n_batches, start % n_batches))
+    step = start or 0
+    total = 1 if o.debug else o.train_epochs * n_batches
+    writer = tf.summary.create_file_writer(self.run_dir.join('tb_log'))
+    timer = SaveTimer(o.save_minutes)
+    bar = progress(total=total, initial=step, desc='simclr', unit='batch',
+                   disable=not o.progress or None)
+    with StopSignals(self.log) as signals:
+      while step < total:
+        epoch, b = divmod(step, n_batches)
+        rng = np.random.RandomState([o.seed, epoch])
+        order = rng.permutation(len(self.train_images))
+        losses = []
+        if b and state:   # resumed within this epoch
+          rng.set_state(tuple(state['rng'][:1]) + (np.array(state['rng'][1], np.uint32),)
+                        + tuple(state['rng'][2:]))
+          losses = list(state['losses'])
+        self.lr.assign(s.cosine_lr(o.lr, epoch, n_batches))
+        while b < n_batches and step < total:
+          images = self.train_images[order[b * o.batch_size:(b + 1) * o.batch_size]]
+          views = [s.augment(images, s.augment_params(rng, len(images), images.shape[1]))
+                   for _ in range(2)]
+          loss = float(self.train_step(*views))
+          check_finite_loss(loss, step + 1, self.store, 'SimCLR loss')
+          losses.append(loss)
+          step, b = step + 1, b + 1
+          bar.set_postfix(loss='%.4f' % loss)
+          bar.update(1)
+          if b == n_batches or step == total or timer.due() or signals.stop:
+            kind, keys, pos, has_gauss, cached = rng.get_state()
+            self.store.save(step, {'rng': [kind, keys.tolist(), pos, has_gauss, cached],
+                                   'losses': losses})
+            timer.reset()
+          if signals.stop and step < total:
+            bar.close()
+            signals.exit_after_save(step, self.store.path(step))
+        state = None
+        if b == n_batches or o.debug:
+          with writer.as_default():
+            tf.summary.scalar('train/loss', np.mean(losses), step=epoch)
+          self.log('%d-th EPOCH Loss: %.4f' % (epoch, np.mean(losses)))
+    bar.close()
+
+  def save_features(self, out_dir):
+    o = self.opts
+    for split in self.mimgnet.SPLITS:
+      images = (self.train_images if split == 'train'
+                else self.mimgnet.load_images(self.root, split))
+      feats = [self.features(tf.constant(images[i:i + o.batch_size])).numpy()
+               for i in range(0, len(images), o.batch_size)]
+      feats = np.concatenate(feats)
+      self.mimgnet.save_features(out_dir, split, feats)
+      self.log('SAVE (%d, %d) shape array to %s' % (feats.shape + (
+          self.mimgnet.features_path(out_dir, split),)))

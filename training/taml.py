@@ -1,0 +1,279 @@
+"""meta_train / meta_test loops of Bayesian TAML (and the MAML / Meta-SGD baselines).
+
+Thin orchestration: the math lives in models/taml/ (objective, compiled steps),
+the episodes in data/episodes.py, the run lifecycle in common/.  A run directory
+(`--savedir`) holds config.json (every flag that changes the computation),
+train.log, TensorBoard events in tb/, `ckpt/model-<i>/` (weights, Adam, and the
+episode samplers' random state, each committed atomically) and `best/` (the best
+validation id + ood acc, with info in its state.json).
+"""
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from common import distribute, precision
+from common.checkpoints import CheckpointStore, read_folder
+from common.errors import UserError, require
+from common.progress import progress
+from common.lifecycle import SaveTimer, StopSignals, check_finite_loss
+from data.episodes import EpisodeSampler
+from data.taml_datasets import DATASETS, image_size, load_dataset
+from models.taml import reporting, steps
+from models.taml.config import TamlConfig
+from models.taml.parameters import TamlParameters
+
+# Flags that change what meta_train computes (episodes, parameters, updates):
+# a resumed run must repeat them, config.json records them.
+TRAIN_FLAGS = ('id_dataset', 'ood_dataset', 'way', 'max_shot', 'query', 'n_steps', 'inner_lr',
+               'metabatch', 'meta_lr', 'alpha_on', 'omega_on', 'gamma_on', 'z_on', 'seed',
+               'val_freq', 'n_val_tasks', 'balance_freq', 'episode_mode', 'bn_counts_padding',
+               'jit_compile', 'mixed_precision')
+# What meta_test must share with the trained model; the other TRAIN_FLAGS it may
+# set (the runfiles test with --n_steps 10), and those it does not set are the
+# trained run's.
+MODEL_FLAGS = ('id_dataset', 'way', 'max_shot', 'inner_lr', 'alpha_on', 'omega_on', 'gamma_on',
+               'z_on', 'bn_counts_padding')
+
+
+def config_from_flags(f):
+  ids = f.id_dataset
+  sizes = {image_size(n) for n in ids + f.ood_dataset}
+  require(len(sizes) == 1, 'datasets of different image sizes cannot be mixed: %s'
+          % ', '.join('%s (%d)' % (n, image_size(n)) for n in ids + f.ood_dataset))
+  return TamlConfig(way=f.way, max_shot=f.max_shot, query=f.query, n_steps=f.n_steps,
+                    inner_lr=f.inner_lr, alpha_on=f.alpha_on, omega_on=f.omega_on,
+                    gamma_on=f.gamma_on, z_on=f.z_on, image_size=sizes.pop(),
+                    multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding,
+                    fixed_support=f.jit_compile,
+                    encoder_dtype=precision.compute_dtype(f.mixed_precision))
+
+
+class Run:
+  """Parameters, samplers and compiled steps shared by meta_train and meta_test."""
+
+  def __init__(self, f, splits_id, splits_ood):
+    self.f = f
+    self.cfg = config_from_flags(f)
+    self.strategy = distribute.make_strategy(f.strategy, f.num_devices, f.connect_timeout)
+    distribute.check_divisible(f.metabatch, self.strategy, '--metabatch')
+    self.chief = distribute.is_chief(self.strategy)
+    with self.strategy.scope():
+      self.params = TamlParameters(self.cfg, seed=f.seed)
+    self.id_samplers = {}
+    self.ood_samplers = {}
+    for k, name in enumerate(f.id_dataset):
+      self.id_samplers[name] = self._sampler(name, splits_id, f.seed + 1 + k)
+    for k, name in enumerate(f.ood_dataset):
+      splits = [s for s in splits_ood if s in DATASETS[name][1]]
+      self.ood_samplers[name] = self._sampler(name, splits, f.seed + 101 + k)
+
+  def _sampler(self, name, splits, seed):
+    sampler = EpisodeSampler(load_dataset(name, self.f.data_dir, splits), name, seed)
+    for split in splits:
+      sampler.check(split, self.f.way, self.f.query)
+    return sampler
+
+  def episode(self, sampler, split, n_tasks=None):
+    cfg = self.cfg
+    ep = sampler.sample(split, n_tasks or self.f.metabatch, cfg.way, cfg.max_shot,
+                        cfg.query, mode=self.f.episode_mode, pad_to=cfg.max_support)
+    return {k: tf.constant(v) for k, v in ep.items()}
+
+  def seed(self, i):
+    return tf.constant([self.f.seed, i], tf.int32)
+
+
+def _log(logfile, line):
+  tqdm.write(line)
+  logfile.write(line + '\n')
+  logfile.flush()
+
+
+def _all_samplers(run):
+  out = {'id/' + k: v for k, v in run.id_samplers.items()}
+  out.update({'ood/' + k: v for k, v in run.ood_samplers.items()})
+  return out
+
+
+def sampler_states(run):
+  """The episode samplers' RandomState states, as JSON (saved with each checkpoint)."""
+  state = {}
+  for name, s in _all_samplers(run).items():
+    kind, keys, pos, has_gauss, cached = s.rng.get_state()
+    state[name] = [kind, keys.tolist(), pos, has_gauss, cached]
+  return state
+
+
+def restore_sampler_states(run, states):
+  samplers = _all_samplers(run)
+  for name, (kind, keys, pos, has_gauss, cached) in states.items():
+    if name in samplers:
+      samplers[name].rng.set_state((kind, np.array(keys, np.uint32), pos, has_gauss, cached))
+
+
+def validate(run, eval_step):
+  """Mean cent, kl, id_acc (per id dataset) and ood_acc over `n_val_tasks` tasks."""
+  f = run.f
+  n_batches = max(f.n_val_tasks // f.metabatch, 1)
+  results = {}
+  for name, sampler in run.id_samplers.items():
+    avg = reporting.Averages('cent', 'kl', 'id_acc')
+    for j in range(n_batches):
+      cent, kl, acc = eval_step(run.episode(sampler, 'mval'), run.seed(j))
+      avg.add(cent=cent, kl=kl, id_acc=acc)
+    results[name] = avg.means()
+  ood = [(n, s) for n, s in run.ood_samplers.items() if 'mval' in s.classes]
+  for name, sampler in ood[:1]:   # the original validates on the first OOD set
+    accs = [eval_step(run.episode(sampler, 'mval'), run.seed(j))[2] for j in range(n_batches)]
+    results['ood'] = {'ood_acc': float(np.mean(accs))}
+  return results
+
+
+def validation_lines(results, i):
+  """One `<dataset>:` line per id dataset (multi-dataset) and the `val:` line.
+
+  The `val:` line holds the id averages and, when validated, ood_acc, as the
+  original's single-dataset log line.
+  """
+  fmt = lambda r: ', '.join('%s %.4f' % kv for kv in r.items())
+  ids = {k: v for k, v in results.items() if k != 'ood'}
+  lines = ['%s: iter %d, %s' % (k, i, fmt(v)) for k, v in ids.items()] if len(ids) > 1 else []
+  val = {k: float(np.mean([v[k] for v in ids.values()])) for k in ('cent', 'kl', 'id_acc')}
+  val.update(results.get('ood', {}))
+  return lines + ['val: iter %d, %s' % (i, fmt(val))]
+
+
+def selection_score(results, multi):
+  """Best-model criterion: id_acc (multi-dataset) or id_acc + ood_acc."""
+  ids = [v['id_acc'] for k, v in results.items() if k != 'ood']
+  score = float(np.mean(ids))
+  if not multi and 'ood' in results:
+    score += results['ood']['ood_acc']
+  return score
+
+
+def meta_train(f, run_dir):
+  """Meta-train into `run_dir` (a locked `common.run_dir.RunDirectory`), resuming
+  from its newest intact checkpoint."""
+  run = Run(f, ['mtr', 'mval'], ['mval'])
+  cfg = run.cfg
+  strategy = run.strategy
+  with strategy.scope():
+    optimizer = steps.make_optimizer(f.meta_lr)
+    best_score = tf.Variable(-np.inf, dtype=tf.float64, name='best_score')
+  logfile = open(run_dir.join('train.log') if run.chief else os.devnull, 'a')
+  log = lambda line: _log(logfile, line)
+  ckpt = tf.train.Checkpoint(model=run.params, optimizer=optimizer, best_score=best_score)
+  store = CheckpointStore(run_dir.join('ckpt'), ckpt, run.params.by_name, keep=f.keep_checkpoints,
+                          name='model', strategy=strategy, log=log)
+  best = tf.train.Checkpoint(model=run.params)
+  start, state = store.restore_latest()
+  if start is None:
+    start = 0
+    log(' '.join('--%s=%s' % (k, v) for k, v in sorted(vars(f).items())))
+  else:
+    restore_sampler_states(run, state['samplers'])
+    optimizer.learning_rate.assign(f.meta_lr)   # the checkpoint's, unless --override_config
+    log('resumed from iteration %d (%s)' % (start, store.path(start)))
+  train_step = steps.make_train_step(run.params, optimizer, cfg, f.metabatch, f.jit_compile,
+                                     strategy)
+  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, strategy=strategy)
+  balance_step = (steps.make_balancing_step(run.params, cfg, 10)
+                  if (cfg.omega_on or cfg.gamma_on) else None)
+  writer = distribute.summary_writer(strategy, run_dir.join('tb'))
+  avg = reporting.Averages('cent', 'kl', 'id_acc')
+  names = list(run.id_samplers)
+  timer = SaveTimer(f.save_minutes)
+  bar = progress(range(start + 1, f.n_train_iters + 1), initial=start,
+                     total=f.n_train_iters, desc='meta_train', unit='iter',
+                     disable=not run.chief)
+  t0 = time.time()
+  with StopSignals(log) as signals:
+    for i in bar:
+      sampler = run.id_samplers[names[i % len(names)]]
+      out = train_step(run.episode(sampler, 'mtr'), run.seed(i))
+      check_finite_loss(float(out['loss']), i, store, 'outer loss')
+      avg.add(cent=out['cent'], kl=out['kl'], id_acc=out['acc'])
+      if i % f.log_freq == 0:
+        means = avg.means()
+        log('Iter %d start, learning rate %f (%.2f s/iter)'
+            % (i, f.meta_lr, (time.time() - t0) / f.log_freq))
+        log(avg.line('train'))
+        bar.set_postfix({k: '%.3f' % v for k, v in means.items()})
+        with writer.as_default(step=i):
+          for k, v in means.items():
+            tf.summary.scalar('train/' + k, v)
+        avg.clear()
+        t0 = time.time()
+      if i % f.hist_freq == 0:
+        with writer.as_default(step=i):
+          for name, var in run.params.by_name.items():
+            tf.summary.histogram(name, var)
+      validated = i % f.val_freq == 0 or i == f.n_train_iters
+      if validated:
+        store.check_finite(i)   # nothing of a non-finite model is written, best/ included
+        results = validate(run, eval_step)
+        for line in validation_lines(results, i):
+          log(line)
+        score = selection_score(results, cfg.multi_dataset)
+        with writer.as_default(step=i):
+          for name, r in results.items():
+            for k, v in r.items():
+              tf.summary.scalar('val/%s/%s' % (name, k), v)
+        if score > best_score.numpy():
+          best_score.assign(score)
+          store.publish(run_dir.join('best'), i, best,
+                        {'iteration': i, 'score': score, 'results': results})
+          log('new best model at iteration %d (score %.4f)' % (i, score))
+      if balance_step is not None and i % f.balance_freq == 0:
+        log_balancing_tables(run, cfg, balance_step, names, log)
+      # after everything that draws episodes in iteration i, so a resume replays exactly
+      if validated or i % f.save_freq == 0 or timer.due() or signals.stop:
+        store.save(i, {'iteration': i, 'samplers': sampler_states(run)})
+        timer.reset()
+      if signals.stop and i < f.n_train_iters:
+        bar.close()
+        signals.exit_after_save(i, store.path(i))
+  bar.close()   # the last iteration always validated and saved
+  logfile.close()
+
+
+def log_balancing_tables(run, cfg, balance_step, names, log):
+  """The original's omega / gamma tables for 10 validation tasks (id, then ood)."""
+  tables = [('ID ', run.id_samplers[names[0]])]
+  ood_val = [s for s in run.ood_samplers.values() if 'mval' in s.classes]
+  if len(names) == 1 and ood_val:
+    tables.append(('OOD', ood_val[0]))
+  for flag, sampler in tables:
+    ep = run.episode(sampler, 'mval', n_tasks=10)
+    omega, gamma = balance_step(ep['xtr'], ep['ytr'])
+    log(reporting.balancing_table(
+        flag, ep['ytr'].numpy(), omega.numpy() if cfg.omega_on else None,
+        gamma.numpy() if cfg.gamma_on else None))
+
+
+def meta_test(f, run_dir):
+  """Meta-test the best validated model of `run_dir` on the `mte` splits."""
+  best_path = run_dir.join('best')
+  require(os.path.isdir(best_path),
+          'no validated checkpoint in %s (expected %s/): run meta_train to the end '
+          'or until its first validation' % (run_dir.path, best_path))
+  run = Run(f, ['mte'], ['mte'])
+  cfg = run.cfg
+  info = read_folder(best_path, tf.train.Checkpoint(model=run.params),
+                     check=lambda status: status.assert_existing_objects_matched())
+  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, f.n_mc_samples, run.strategy)
+  log_path = run_dir.join('test_step%d_mc%d.log' % (f.n_steps, f.n_mc_samples))
+  n_batches = max(f.n_test_episodes // f.metabatch, 1)
+  with open(log_path if run.chief else os.devnull, 'w') as logfile:
+    _log(logfile, 'Meta-test model-%d' % info['iteration'])
+    for flag, samplers in (('id ', run.id_samplers), ('ood', run.ood_samplers)):
+      for name, sampler in samplers.items():
+        accs = []
+        for j in progress(range(n_batches), desc='%s/%s' % (flag.strip(), name),
+                              unit='batch'):
+          accs.append(eval_step(run.episode(sampler, 'mte'), run.seed(j))[2].numpy())
+        _log(logfile, reporting.confidence_line(flag, name, np.concatenate(accs)))
