@@ -465,11 +465,12 @@ def near_ties(stem, folder=None):
     pick = (top > 0) & (gap > 0) & (gap <= FLOAT32_REACH * scale) & ~relu
     for kind, where in (('relu', relu), ('argmax', pick)):
       for row, y, x, c in zip(*np.nonzero(where)):
-        window = w[row, y, x, c]
+        unit = (row, y, x, c)
+        window = w[unit]
         if kind == 'relu':   # move the maximum across 0
-          element, delta, close = order[row, y, x, c, -1], -2. * top[row, y, x, c], abs(top[row, y, x, c])
+          element, delta, close = order[unit][-1], -2. * top[unit], abs(top[unit])
         else:                # lift the runner-up above the maximum
-          element, delta, close = order[row, y, x, c, -2], 2. * gap[row, y, x, c], gap[row, y, x, c]
+          element, delta, close = order[unit][-2], 2. * gap[unit], gap[unit]
         position = (int(row), int(2 * y + element // 2), int(2 * x + element % 2), int(c))
         flipped = window.copy()
         flipped[element] += delta
