@@ -33,12 +33,17 @@ class FusedAdam(keras.optimizers.Adam):
   def update_step(self, gradient, variable, learning_rate):
     index = self._get_variable_index(variable)
     dtype = variable.dtype
-    step = tf.cast(self.iterations + 1, dtype)
-    beta_1 = tf.constant(self.beta_1, dtype)
-    beta_2 = tf.constant(self.beta_2, dtype)
+    # As TF1's AdamOptimizer: the hyper-parameters and beta^t are float32 and
+    # cast to the variable's dtype (a float64 variable sees lr = 1.0000000475e-3,
+    # beta2 = 0.99900001287 ...).  For float32 variables the casts are no-ops.
+    f32 = tf.float32
+    step = tf.cast(self.iterations + 1, f32)
+    beta_1 = tf.constant(self.beta_1, f32)
+    beta_2 = tf.constant(self.beta_2, f32)
+    as_var = lambda t: tf.cast(t, dtype)
     tf.raw_ops.ResourceApplyAdam(
         var=_handle(variable), m=_handle(self._momentums[index]),
         v=_handle(self._velocities[index]),
-        beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
-        lr=tf.cast(learning_rate, dtype), beta1=beta_1, beta2=beta_2,
-        epsilon=tf.constant(self.epsilon, dtype), grad=tf.cast(gradient, dtype))
+        beta1_power=as_var(tf.pow(beta_1, step)), beta2_power=as_var(tf.pow(beta_2, step)),
+        lr=as_var(tf.cast(learning_rate, f32)), beta1=as_var(beta_1), beta2=as_var(beta_2),
+        epsilon=as_var(tf.constant(self.epsilon, f32)), grad=tf.cast(gradient, dtype))

@@ -6,6 +6,7 @@ with `floor` only for keys whose true value is structurally zero.
 """
 import glob
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -19,20 +20,27 @@ RTOL_F64 = 1e-9
 F64_SUFFIX = '_f64'
 
 
-def stems(prefix, companions=()):
+def _folder(folder):
+  """`folder` as a Path; None: $GOLDENS_DIR (tests/conftest.py)."""
+  return GOLDENS_DIR if folder is None else pathlib.Path(folder)
+
+
+def stems(prefix, companions=(), folder=None):
   """Fixture stems `<prefix>*.npz`, excluding the companion files of a stem."""
-  if not os.path.isdir(GOLDENS_DIR):
+  folder = _folder(folder)
+  if not os.path.isdir(folder):
     return []
-  names = sorted(os.path.basename(p)[:-4] for p in glob.glob(str(GOLDENS_DIR / (prefix + '*.npz'))))
+  names = sorted(os.path.basename(p)[:-4] for p in glob.glob(str(folder / (prefix + '*.npz'))))
   companions = tuple(companions) + (F64_SUFFIX,)
   return [n for n in names if not any(n.endswith(c) for c in companions)]
 
 
-def load(stem, companions=()):
-  """Merge `<stem>.npz` and its `<stem><companion>.npz` files (disjoint keys)."""
+def load(stem, companions=(), folder=None):
+  """Merge `<stem>.npz` and its `<stem><companion>.npz` files (disjoint keys)
+  from `folder` (None: $GOLDENS_DIR)."""
   out = {}
   for suffix in ('',) + tuple(companions):
-    path = GOLDENS_DIR / (stem + suffix + '.npz')
+    path = _folder(folder) / (stem + suffix + '.npz')
     if not path.exists():
       if suffix:
         continue
@@ -42,10 +50,10 @@ def load(stem, companions=()):
   return out
 
 
-def load_f64(stem):
-  """The float64 replay `<stem>_f64.npz` (expected values only; inputs stay in the
-  float32 fixture), or skip when the folder has none."""
-  path = GOLDENS_DIR / (stem + F64_SUFFIX + '.npz')
+def load_f64(stem, folder=None):
+  """The float64 replay `<stem>_f64.npz` in `folder` (None: $GOLDENS_DIR; expected
+  values only, inputs stay in the float32 fixture), or skip when the folder has none."""
+  path = _folder(folder) / (stem + F64_SUFFIX + '.npz')
   if not path.exists():
     pytest.skip('float64 replay %s missing' % path)
   with np.load(path, allow_pickle=False) as f:

@@ -65,3 +65,27 @@ def test_fused_adam_restores_a_keras_adam_checkpoint(tmp_path):
 def test_fused_adam_refuses_amsgrad():
   with pytest.raises(ValueError, match='amsgrad'):
     FusedAdam(amsgrad=True)
+
+
+def test_fused_adam_float64_uses_tf1s_float32_constants():
+  """TF1's AdamOptimizer keeps lr, beta1, beta2, epsilon and beta^t in float32
+  and casts them to a float64 variable's dtype; so does FusedAdam (goldens README 4)."""
+  rng = np.random.default_rng(1)
+  start = rng.normal(size=(4, 3))
+  grads = [rng.normal(size=(4, 3)) * 10. ** rng.integers(-9, 0, size=(4, 3)) for _ in range(3)]
+  var = tf.Variable(start)
+  optimizer = FusedAdam(learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+  for g in grads:
+    optimizer.apply_gradients([(tf.constant(g), var)])
+  assert var.dtype == tf.float64
+  lr, b1, b2, eps = (np.float64(np.float32(x)) for x in (1e-3, 0.9, 0.999, 1e-8))
+  want, m, v = start.copy(), np.zeros_like(start), np.zeros_like(start)
+  for t, g in enumerate(grads, start=1):
+    m = m + (g - m) * (1 - b1)
+    v = v + (g * g - v) * (1 - b2)
+    b1t, b2t = (np.float64(np.float32(b) ** np.float32(t)) for b in (np.float32(0.9),
+                                                                     np.float32(0.999)))
+    want = want - m * (lr * np.sqrt(1 - b2t) / (1 - b1t)) / (np.sqrt(v) + eps)
+  np.testing.assert_allclose(var.numpy(), want, rtol=1e-13, atol=0)
+  # exact float64 constants would move the tiny-gradient elements visibly
+  assert np.abs(var.numpy() - start).max() > 1e-4

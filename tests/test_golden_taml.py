@@ -5,8 +5,23 @@ outer loss, posteriors of the balancing variables, every gradient, and the
 variables after one clipped Adam step.  Shapes and values come from the
 files; only the episode geometry the README documents (max_shot 6, n_steps 2,
 inner_lr 0.5) is a constant here, since the files do not record it.
+
+Two precisions (goldens/README.md, section 4):
+* `*_f64` tests: the port's float64 replay against the original's float64
+  replay (`<stem>_f64.npz`), every key to golden.RTOL_F64 (1e-9).  No float32
+  ReLU or max-pool near-tie can flip there, so these decide.
+* the float32 tests: the port's float32 path against the float32 fixture
+  (golden.RTOL).  A mismatch there is excused only if the float64 replay
+  passes every f64 check AND the ReLU/max-pool decisions that explain it are
+  named (`check_float32`); the report is issued as a FloatDecisionWarning.
 """
+import collections
 import functools
+import hashlib
+import re
+import shutil
+import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -20,6 +35,8 @@ from models.taml import inference_network
 from tests import golden
 
 COMPANIONS = ('_grads', '_after_step', '_grads_tf1fused')
+# What a replay reads (the tf1fused gradients are for reference only, README).
+READ_COMPANIONS = ('_grads', '_after_step')
 STEMS = golden.stems('taml_', COMPANIONS)
 # Geometry of the recorded episodes (goldens/README.md, "Common").
 FIXTURE_FLAGS = dict(max_shot=6, n_steps=2, inner_lr=0.5, meta_lr=1e-3)
@@ -28,8 +45,15 @@ STRUCTURALLY_ZERO = tuple('%s/conv%d_b' % (g, l) for g in ('theta', 'alpha') for
 # The z-bias half (last axis, second half) of these only keeps its KL
 # gradient plus the same round-off (README, "Structurally zero gradients").
 Z_BIAS_HALF = ('encoder/mu_z/kernel', 'encoder/mu_z/bias')
+# TF1 AdamOptimizer's float32 constants (README section 4): after one step an
+# element moves by lr * g / (|g| + ADAM_EPS_HAT).
+ADAM_EPS_HAT = float(np.float32(1e-8)) / np.sqrt(1. - float(np.float32(0.999)))
 
 pytestmark = pytest.mark.skipif(not STEMS, reason='no taml_* fixtures in $GOLDENS_DIR')
+
+
+class FloatDecisionWarning(UserWarning):
+  """A float32 golden mismatch excused by named ReLU/max-pool decisions."""
 
 
 def fixture_config(d):
@@ -57,21 +81,38 @@ class DecisionTaps:
   which re-routes the second-order outer gradient far beyond float noise
   (measured: 2e-4 relative on fixture (a) on an AVX-512 CPU whose summation
   order differs from the recording machine's; a window whose two largest
-  values are 7e-7 apart in fixture (c)).  The taps let a test tell such a
+  values are 9e-9 apart in fixture (c)).  The taps let a test tell such a
   discrete decision from a bug.  Instrumentation only: the learner computes
   the pool first (`learner.bn_relu_pool`); the taps recompute the
   full-size values from its inputs by the original's formula.
+
+  `flips`: `((tap, (row, y, x, channel), delta), ...)` adds `delta` (in
+  normalised units, i.e. times sqrt(var + eps) in the block's input units) to
+  one element of the tap-th block call, to take the other branch of a
+  near-tie decision on purpose (`golden_float32_decisions`).  Empty: the
+  learner's values are untouched.
   """
 
-  def __init__(self, monkeypatch_target):
+  def __init__(self, monkeypatch_target, flips=()):
     self.target = monkeypatch_target
     self.tensors = []
+    self.flips = collections.defaultdict(list)
+    for tap, position, delta in flips:
+      self.flips[tap].append((position, delta))
 
   def __enter__(self):
     self.original = self.target.bn_relu_pool
 
     def tapped(x, bias, beta, row_mask=None, rows=None):
-      _, centred, var, _ = self.target.batch_norm_statistics(x + bias, row_mask)
+      statistics = lambda: self.target.batch_norm_statistics(x + bias, row_mask)
+      _, centred, var, _ = statistics()
+      flips = self.flips.get(len(self.tensors))
+      if flips:
+        positions, deltas = zip(*flips)
+        scale = tf.gather(tf.sqrt(var + self.target.BN_EPSILON), [p[3] for p in positions])
+        x = tf.tensor_scatter_nd_add(
+            x, tf.constant(positions), tf.stop_gradient(tf.constant(deltas, x.dtype) * scale))
+        _, centred, var, _ = statistics()
       self.tensors.append(centred * tf.math.rsqrt(var + self.target.BN_EPSILON) + beta)
       return self.original(x, bias, beta, row_mask, rows)
 
@@ -82,12 +123,34 @@ class DecisionTaps:
     self.target.bn_relu_pool = self.original
 
 
-@functools.lru_cache(maxsize=None)
-def replay(stem, dtype='float32'):
-  """Load a fixture, run the port once in `dtype`: outputs, gradients, one Adam step,
-  and the full-size batch-norm outputs of every learner block (for `decision_report`)."""
+def replay(stem, dtype='float32', folder=None, flips=()):
+  """Load a fixture from `folder` (None: $GOLDENS_DIR), run the port once in
+  `dtype`: outputs, gradients, one Adam step, and the full-size batch-norm
+  outputs of every learner block (for the decision reports).  `flips`: see
+  `DecisionTaps`.  Cached by the CONTENT of the fixture's input files, so a
+  copy of the folder (whose `_f64` expectations may differ) reuses the run."""
+  key = (stem, dtype, fixture_digest(stem, folder), tuple(flips))
+  if key not in _REPLAYS:
+    _REPLAYS[key] = _replay(stem, dtype, folder, tuple(flips))
+  return _REPLAYS[key]
+
+
+_REPLAYS = {}
+
+
+def fixture_digest(stem, folder=None):
+  """sha1 of the files `replay` reads (`<stem>.npz` and its companions)."""
+  digest = hashlib.sha1()
+  for suffix in ('',) + READ_COMPANIONS:
+    path = golden._folder(folder) / (stem + suffix + '.npz')
+    if path.exists():
+      digest.update(suffix.encode() + path.read_bytes())
+  return digest.hexdigest()
+
+
+def _replay(stem, dtype, folder, flips):
   from models.taml import learner
-  d = golden.load(stem, COMPANIONS)
+  d = golden.load(stem, READ_COMPANIONS, folder)
   cfg = fixture_config(d)
   params = TamlParameters(cfg)
   assert set(params.by_name) <= set(d), 'port variables missing from fixture: %s' % (
@@ -102,7 +165,7 @@ def replay(stem, dtype='float32'):
 
   @tf.function   # the compiled path, as meta_train runs it
   def forward_and_gradients(ep):
-    with DecisionTaps(learner) as taps:
+    with DecisionTaps(learner, flips) as taps:
       with tf.GradientTape() as tape:
         out = metabatch_forward({n: variables[n].read_value() for n in names}, ep, cfg,
                                 sample=False)
@@ -119,8 +182,202 @@ def replay(stem, dtype='float32'):
   return d, cfg, out, loss, grads, after, [t.numpy() for t in taps]
 
 
+# ---------------------------------------------------------------------------
+# Float64: the deciding comparison (goldens/README.md, section 4).
+
+def forward_values(result):
+  """Every output key of the fixture the port computes, by name."""
+  _, _, out, loss, _, _, _ = result
+  values = {k: np.asarray(getattr(out, k)) for k in ('cent', 'acc', 'kl', 'pred')}
+  values.update(cent_mean=np.mean(values['cent']), kl_mean=np.mean(values['kl']),
+                outer_loss=np.asarray(loss))
+  return values
+
+
+def posterior_values(d, cfg, dtype):
+  """`post/*` and `balancing/*` from the port's inference network in `dtype`."""
+  values = {k: tf.constant(d[k].astype(dtype)) for k in TamlParameters(cfg).by_name}
+  raw = inference_network.posterior_params(
+      split_groups(values)[3], tf.constant(d['xtr'].astype(dtype)),
+      tf.constant(d['ytr'].astype(dtype)), cfg.image_shape, cfg.max_shot, cfg.multi_dataset)
+  out = {}
+  for name, (mu, pre_sigma) in raw.items():
+    out['post/%s_mean' % name] = mu.numpy()
+    out['post/%s_std' % name] = tf.nn.softplus(pre_sigma).numpy()
+  out['balancing/softmax_omega'] = tf.nn.softmax(raw['omega'][0]).numpy()
+  out['balancing/exp_gamma'] = tf.exp(raw['gamma'][0]).numpy()
+  return out
+
+
+def is_posterior_key(key):
+  return key.startswith(('post/', 'balancing/'))
+
+
+def compare_gradients(grads, want, rtol):
+  """The port's gradients against `want['grad/*']`, README rule with `rtol`."""
+  golden_keys = {k[len('grad/'):] for k in want if k.startswith('grad/')}
+  # No gradient path (None) is the exact form of a structurally zero gradient.
+  grads = {n: np.zeros_like(want['grad/' + n])
+           if g is None and n in STRUCTURALLY_ZERO and 'grad/' + n in want else g
+           for n, g in grads.items()}
+  ported_keys = {n for n, g in grads.items() if g is not None}
+  assert ported_keys == golden_keys, 'gradient sets differ: port-only %s, golden-only %s' % (
+      ported_keys - golden_keys, golden_keys - ported_keys)
+  floor = max(np.abs(want['grad/' + k]).max() for k in golden_keys)
+  for name in sorted(golden_keys):
+    port, expected = np.asarray(grads[name]), want['grad/' + name]
+    if name in Z_BIAS_HALF:
+      half = expected.shape[-1] // 2
+      golden.assert_close(port[..., :half], expected[..., :half], 'grad/%s (z_w half)' % name,
+                          rtol=rtol)
+      golden.assert_close(port[..., half:], expected[..., half:], 'grad/%s (z_b half)' % name,
+                          floor, rtol=rtol)
+      continue
+    golden.assert_close(port, expected, 'grad/' + name,
+                        floor if name in STRUCTURALLY_ZERO else 0., rtol=rtol)
+
+
+def load_f64_or_fail(stem, folder):
+  path = golden._folder(folder) / (stem + golden.F64_SUFFIX + '.npz')
+  assert path.exists(), 'float64 replay %s missing' % path
+  return golden.load_f64(stem, folder)
+
+
+def check_forward_f64(stem, folder=None):
+  want = load_f64_or_fail(stem, folder)
+  port = forward_values(replay(stem, 'float64', folder))
+  keys = [k for k in want if '/' not in k]
+  assert set(keys) == set(port), 'output keys differ: golden %s, port %s' % (
+      sorted(keys), sorted(port))
+  for key in keys:
+    golden.assert_close(port[key], want[key], key, rtol=golden.RTOL_F64)
+
+
+def check_posteriors_f64(stem, folder=None):
+  want = load_f64_or_fail(stem, folder)
+  keys = [k for k in want if is_posterior_key(k)]
+  if not keys:
+    return
+  d, cfg = replay(stem, 'float64', folder)[:2]
+  port = posterior_values(d, cfg, 'float64')
+  assert set(keys) == set(port), 'posterior keys differ: golden %s, port %s' % (
+      sorted(keys), sorted(port))
+  for key in keys:
+    golden.assert_close(port[key], want[key], key, rtol=golden.RTOL_F64)
+
+
+def check_gradients_f64(stem, folder=None):
+  want = load_f64_or_fail(stem, folder)
+  compare_gradients(replay(stem, 'float64', folder)[4], want, golden.RTOL_F64)
+
+
+def check_after_step_f64(stem, folder=None):
+  """The port's own float64 gradients + FusedAdam against the original's step."""
+  d, _, _, _, _, after, _ = replay(stem, 'float64', folder)
+  want = load_f64_or_fail(stem, folder)
+  golden_keys = {k[len('after_step/'):] for k in want if k.startswith('after_step/')}
+  assert golden_keys == set(after), 'variable sets differ: port-only %s, golden-only %s' % (
+      set(after) - golden_keys, golden_keys - set(after))
+  lr = FIXTURE_FLAGS['meta_lr']
+  for name in sorted(golden_keys):
+    value, expected, grad = after[name], want['after_step/' + name], want.get('grad/' + name)
+    if grad is None:
+      np.testing.assert_array_equal(value, expected, err_msg=name + ' has no gradient: unchanged')
+    elif name in STRUCTURALLY_ZERO:
+      np.testing.assert_array_equal(value, d[name], err_msg=name + ': no gradient path, unchanged')
+      # The original's Adam moves these by lr*g/(|g|+eps') on its round-off g (test_gradients_f64
+      # bounds g by 1e-9 * the largest gradient): that move, not a port error, is allowed.
+      g = np.abs(grad).max()
+      bound = golden.RTOL_F64 * np.abs(expected).max() + lr * g / (g + ADAM_EPS_HAT)
+      err = np.abs(value - expected).max()
+      assert err <= bound, 'after_step/%s: max|diff| %.3g > %.3g' % (name, err, bound)
+    else:
+      golden.assert_close(value, expected, 'after_step/' + name, rtol=golden.RTOL_F64)
+
+
+F64_CHECKS = (check_forward_f64, check_posteriors_f64, check_gradients_f64, check_after_step_f64)
+
+
+def check_all_f64(stem, folder=None):
+  """Every key of `<stem>_f64.npz` in `folder` against the port's float64 replay."""
+  want = load_f64_or_fail(stem, folder)
+  unchecked = [k for k in want if not ('/' not in k or is_posterior_key(k)
+                                       or k.startswith(('grad/', 'after_step/')))]
+  assert not unchecked, 'keys no f64 check compares: %s' % unchecked
+  for check in F64_CHECKS:
+    check(stem, folder)
+
+
+@pytest.mark.parametrize('stem', STEMS)
+def test_forward_outputs_f64(stem):
+  check_forward_f64(stem)
+
+
+@pytest.mark.parametrize('stem', STEMS)
+def test_balancing_posteriors_f64(stem):
+  if not any(is_posterior_key(k) for k in load_f64_or_fail(stem, None)):
+    pytest.skip('%s records no posteriors (no balancing variables)' % stem)
+  check_posteriors_f64(stem)
+
+
+@pytest.mark.parametrize('stem', STEMS)
+def test_gradients_f64(stem):
+  check_gradients_f64(stem)
+
+
+@pytest.mark.parametrize('stem', STEMS)
+def test_variables_after_one_step_f64(stem):
+  check_after_step_f64(stem)
+
+
+@pytest.mark.parametrize('stem', STEMS)
+def test_adam_step_on_golden_gradients_f64(stem):
+  """FusedAdam on float64 variables, fed the original's float64 gradients, lands on
+  the original's float64 step (TF1's float32 constants, README section 4)."""
+  d = golden.load(stem)
+  want = load_f64_or_fail(stem, None)
+  names = [k[len('after_step/'):] for k in want if k.startswith('after_step/')]
+  variables = {n: tf.Variable(d[n].astype('float64')) for n in names}
+  steps.make_optimizer(FIXTURE_FLAGS['meta_lr']).apply_gradients(
+      [(tf.clip_by_value(want['grad/' + n], -steps.GRAD_CLIP, steps.GRAD_CLIP), v)
+       for n, v in variables.items() if 'grad/' + n in want])
+  for name, var in variables.items():
+    golden.assert_close(var.numpy(), want['after_step/' + name], 'after_step/' + name,
+                        rtol=golden.RTOL_F64)
+
+
+def test_f64_check_detects_a_small_perturbation(tmp_path):
+  """A copy of one fixture set passes `check_all_f64`; moving ONE expected value of
+  one key of `<stem>_f64.npz` by 1e-6 relative makes it fail on that key."""
+  stem = STEMS[0]
+  for suffix in ('',) + READ_COMPANIONS + (golden.F64_SUFFIX,):
+    source = golden.GOLDENS_DIR / (stem + suffix + '.npz')
+    if source.exists():
+      shutil.copy(source, tmp_path)
+  check_all_f64(stem, tmp_path)
+  path = tmp_path / (stem + golden.F64_SUFFIX + '.npz')
+  with np.load(path) as f:
+    original = {k: f[k] for k in f.files}
+  grad_keys = [k for k in original if k.startswith('grad/') and k[5:] not in STRUCTURALLY_ZERO]
+  after_keys = [k for k in original if k.startswith('after_step/')]
+  for key in ('cent', grad_keys[0], after_keys[0]):
+    perturbed = dict(original)
+    value = original[key].copy()
+    value.flat[np.argmax(np.abs(value))] *= 1. + 1e-6
+    perturbed[key] = value
+    np.savez(path, **perturbed)
+    with pytest.raises(AssertionError, match=re.escape(key)):
+      check_all_f64(stem, tmp_path)
+  np.savez(path, **original)
+  check_all_f64(stem, tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# Float32: the port's float32 path against the float32 fixtures.
+
 def pool_windows(values):
-  """`[N, H, W, C]` -> its 2x2 VALID max-pool windows `[N, H/2, W/2, C, 4]`."""
+  """`[N, H, W, C]` -> its 2x2 VALID max-pool windows `[N, H/2, W/2, C, 4]`
+  (window element e = 2 dy + dx)."""
   n, h, w, c = values.shape
   h, w = h // 2 * 2, w // 2 * 2
   windows = values[:, :h, :w].reshape(n, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4)
@@ -131,140 +388,214 @@ def pool_windows(values):
 # block's largest value after the inner steps (measured between this port and
 # the original's op order); a decision closer than this can go either way.
 FLOAT32_REACH = 1e-5
+# How many of the port's float64 near-tie decisions (nearest first) are tried
+# as the one the float32 golden's run took the other way.
+MAX_FLIP_CANDIDATES = 6
+
+Decision = collections.namedtuple(
+    'Decision', 'tap task where block row window channel kind w32 w64')
 
 
-def decision_report(stem):
-  """(flips, fragile) over every block's pool windows: decisions (ReLU of the
-  window maximum, which element is the maximum) that differ between the float32
-  and float64 replays, and decisions within float32 reach of changing in
-  float64 (the maximum near 0, or the two largest values nearly but not exactly tied)."""
-  t32, t64 = replay(stem, 'float32')[-1], replay(stem, 'float64')[-1]
-  flips = fragile = 0
-  for a, b in zip(t32, t64):
+def tap_place(tap, cfg):
+  """(task, pass, block) of the tap-th learner block call of a replay: per task
+  the support passes of inner steps 1..n_steps, then the query pass, 4 blocks each."""
+  per_task = learner_blocks() * (cfg.n_steps + 1)
+  task, rest = divmod(tap, per_task)
+  step, block = divmod(rest, learner_blocks())
+  where = 'query pass' if step == cfg.n_steps else 'support pass of inner step %d' % (step + 1)
+  return task, where, block + 1
+
+
+def learner_blocks():
+  from models.taml import learner
+  return learner.N_BLOCKS
+
+
+def describe(decision):
+  rows = lambda w: '[%s]' % ' '.join('%+.9g' % v for v in w)
+  (y, x), w32, w64 = decision.window, decision.w32, decision.w64
+  if decision.kind == 'relu':
+    what = 'ReLU of the window maximum: float32 %+.4g (%s), float64 %+.4g (%s)' % (
+        w32.max(), 'kept' if w32.max() > 0 else 'zeroed',
+        w64.max(), 'kept' if w64.max() > 0 else 'zeroed')
+  else:
+    what = 'max-pool picks element %d in float32, %d in float64' % (w32.argmax(), w64.argmax())
+  return ('task %d, %s, block %d, row %d, y %d-%d, x %d-%d, channel %d: %s; window (2dy+dx) '
+          'float32 %s, float64 %s' % (decision.task, decision.where, decision.block,
+                                      decision.row, 2 * y, 2 * y + 1, 2 * x, 2 * x + 1,
+                                      decision.channel, what, rows(w32), rows(w64)))
+
+
+def differing_decisions(stem, folder=None):
+  """Every ReLU/max-pool decision on which the port's float32 and float64
+  replays differ: the ReLU of a window's maximum, or (both alive) which
+  element is the maximum."""
+  t32, (cfg, t64) = replay(stem, 'float32', folder)[-1], replay(stem, 'float64', folder)[1::5]
+  found = []
+  for tap, (a, b) in enumerate(zip(t32, t64)):
     w32, w64 = pool_windows(a), pool_windows(b)
-    top32, top64 = w32.max(-1), w64.max(-1)
-    alive = top64 > 0
-    flips += int(np.sum((top32 > 0) != alive))
-    flips += int(np.sum(alive & (w32.argmax(-1) != w64.argmax(-1))))
-    reach = FLOAT32_REACH * np.abs(b).max()
-    gap = top64 - np.sort(w64, axis=-1)[..., -2]   # 0: an exact tie, decided alike everywhere
-    fragile += int(np.sum((np.abs(top64) <= reach) | (alive & (gap > 0) & (gap <= reach))))
-  return flips, fragile
+    alive32, alive64 = w32.max(-1) > 0, w64.max(-1) > 0
+    relu = alive32 != alive64
+    pick = alive32 & alive64 & (w32.argmax(-1) != w64.argmax(-1))
+    for kind, where in (('relu', relu), ('argmax', pick)):
+      for row, y, x, c in zip(*np.nonzero(where)):
+        found.append(Decision(tap, *tap_place(tap, cfg), int(row), (int(y), int(x)), int(c),
+                              kind, w32[row, y, x, c], w64[row, y, x, c]))
+  return found
 
 
-# A flipped ReLU decision re-routes the gradient through one unit and moves a
-# minority of the gradient elements; a wrong formula moves most of them.
-# Measured on an AVX-512 Xeon: flips leave <= 1.5e-4 of the elements beyond the
-# tolerance in the better of the two precisions (<= 3.9e-2 in the worse),
-# tf.nn.moments batch norm (wrong second derivatives) 0.23..0.996.
-MAX_FLIPPED_FRACTION = 0.05
+def near_ties(stem, folder=None):
+  """The port's float64 decisions within float32 reach of changing, nearest
+  first, each as (closeness, Decision, flips that take its other branch in
+  every block call with identical values)."""
+  cfg, taps = replay(stem, 'float64', folder)[1::5]
+  candidates = []
+  for tap, b in enumerate(taps):
+    w = pool_windows(b)
+    scale = np.abs(b).max()
+    order = np.argsort(w, axis=-1)
+    top = np.take_along_axis(w, order[..., -1:], -1)[..., 0]
+    second = np.take_along_axis(w, order[..., -2:-1], -1)[..., 0]
+    gap = top - second
+    twins = [t for t in range(len(taps)) if tap_place(t, cfg)[0::2] == tap_place(tap, cfg)[0::2]
+             and taps[t].shape == b.shape and np.array_equal(taps[t], b)]
+    if twins[0] != tap:
+      continue   # the same values and decisions as an earlier block call
+    relu = np.abs(top) <= FLOAT32_REACH * scale
+    pick = (top > 0) & (gap > 0) & (gap <= FLOAT32_REACH * scale) & ~relu
+    for kind, where in (('relu', relu), ('argmax', pick)):
+      for row, y, x, c in zip(*np.nonzero(where)):
+        unit = (row, y, x, c)
+        window = w[unit]
+        if kind == 'relu':   # move the maximum across 0
+          element, delta, close = order[unit][-1], -2. * top[unit], abs(top[unit])
+        else:                # lift the runner-up above the maximum
+          element, delta, close = order[unit][-2], 2. * gap[unit], gap[unit]
+        position = (int(row), int(2 * y + element // 2), int(2 * x + element % 2), int(c))
+        flipped = window.copy()
+        flipped[element] += delta
+        decision = Decision(tap, *tap_place(tap, cfg), int(row), (int(y), int(x)), int(c), kind,
+                            flipped, window)
+        candidates.append((close / scale, decision,
+                           tuple((t, position, float(delta)) for t in twins)))
+  return sorted(candidates, key=lambda c: c[0])
 
 
-def mismatch_fraction(result):
-  """Fraction of gradient elements (structurally-zero keys aside) beyond the
-  README tolerance of their key."""
-  d, _, _, _, grads, _, _ = result
-  bad = total = 0
-  for key in (k[len('grad/'):] for k in d if k.startswith('grad/')):
-    if key in STRUCTURALLY_ZERO:
+@functools.lru_cache(maxsize=None)
+def golden_float32_decisions(stem, check, folder=None):
+  """The decision the float32 golden's run took differently from the exact math,
+  when the port's own float32 and float64 replays agree on all of them: the
+  nearest float64 near-ties are flipped one at a time in the float64 replay,
+  and one is named if the flipped replay then passes `check` against the
+  float32 golden.  Its `w32` is the flipped window (the golden's branch)."""
+  for _, decision, flips in near_ties(stem, folder)[:MAX_FLIP_CANDIDATES]:
+    try:
+      check(replay(stem, 'float64', folder, flips))
+    except AssertionError:
       continue
-    want = d['grad/' + key]
-    err = np.abs(np.asarray(grads[key], np.float64) - want)
-    bad += int(np.sum(err > golden.RTOL * np.abs(want).max()))
-    total += want.size
-  return bad / total
+    return (decision,)
+  return ()
 
 
-def check_either_precision(stem, check):
-  """`check(replay_result)` must hold for the float32 or the float64 replay.
+def check_float32(stem, check, folder=None):
+  """`check(replay(stem, 'float32'))`, or a mismatch excused by named decisions.
 
   The outer gradient is second order through ReLUs and max-pools: a
-  pre-activation within float32 rounding of zero can land on either side,
-  which moves some gradient keys by up to ~1e-2 relative.  Each golden is one
-  float32 run on the recording machine, so its decisions match those of either
-  our float32 run (same summation order) or the exact math (our float64 run of
-  the very same code), or neither: which depends on the CPU's summation order
-  (AVX2 vs AVX-512) and even on graph rewrites.  On an AVX2 machine every
-  fixture matched in float32 with the original's op order; on an AVX-512 Xeon,
-  (a) matched only in float64, (b) in both, (c) or (d) in neither.  Computing
-  the pool before the normalisation (`learner.bn_relu_pool`) rounds
-  differently again: fixture (c) has a pool window whose two largest values
-  are 7e-7 apart after the inner steps.  When neither precision matches, the
-  test fails unless (1) some ReLU or max-pool decision differs between float32
-  and float64 or lies within float32 reach of changing (FLOAT32_REACH), the
-  documented source of such a difference, and (2) in the better precision at
-  most MAX_FLIPPED_FRACTION of the gradient elements are off, as a flipped
-  decision leaves it; then it is reported as an expected failure with the numbers.
+  pre-activation within float32 rounding of zero, or a near-tie in a pool
+  window, can be decided either way depending on the CPU's summation order,
+  which moves some gradient keys by up to ~1e-2 relative (goldens/README,
+  section 4).  A float32 mismatch therefore passes only if
+  (a) the float64 replay passes every f64 check (`check_all_f64`: the port's
+      math is the original's to 1e-9), and
+  (b) the decisions behind it are named: those on which the port's float32 and
+      float64 replays differ; or, if there are none (the golden's float32 run
+      left the exact branch where ours did not), the one float64 near-tie whose
+      flip makes the float64 replay pass `check` against the float32 golden.
+  The names (task, pass, block, row, y, x, channel and the window in both
+  precisions) are reported as a FloatDecisionWarning.  Returns the report
+  (None when the float32 check passes outright).
   """
-  errors = []
-  for dtype in ('float32', 'float64'):
-    try:
-      check(replay(stem, dtype))
-      return
-    except AssertionError as err:
-      errors.append('%s: %s' % (dtype, str(err).splitlines()[0]))
-  flips, fragile = decision_report(stem)
-  fraction = min(mismatch_fraction(replay(stem, dtype)) for dtype in ('float32', 'float64'))
-  explained = flips + fragile > 0 and fraction <= MAX_FLIPPED_FRACTION
-  message = ('float32 and float64 differ on %d ReLU/max-pool decision(s), %d more are within '
-             'float32 reach; %.2g of the gradient elements are off in the better precision; '
-             "neither matches the recording machine's: %s"
-             % (flips, fragile, fraction, '; '.join(errors)))
-  if not explained:
-    raise AssertionError(message)
-  pytest.xfail(message)
+  try:
+    check(replay(stem, 'float32', folder))
+    return None
+  except AssertionError as err:
+    mismatch = str(err).splitlines()[0]
+  try:
+    check_all_f64(stem, folder)
+  except AssertionError as err:
+    raise AssertionError('%s: float32 mismatch (%s) not excused: the float64 replay fails: %s'
+                         % (stem, mismatch, str(err).splitlines()[0]))
+  decisions = differing_decisions(stem, folder)
+  source = "the port's float32 and float64 replays differ on"
+  if not decisions:
+    decisions = golden_float32_decisions(stem, check, folder)
+    source = ("the port's float32 and float64 replays agree on every decision; with this "
+              "float64 near-tie flipped (window 'float32' = flipped) the float64 replay "
+              "matches the float32 golden:")
+  if not decisions:
+    raise AssertionError(
+        '%s: float32 mismatch (%s) and no ReLU/max-pool decision explains it (none differs '
+        'between our float32 and float64 replays, and flipping the %d nearest float64 '
+        'near-ties does not reproduce the golden)' % (stem, mismatch, MAX_FLIP_CANDIDATES))
+  report = ('%s: float32 mismatch (%s) excused: the float64 replay passes every f64 check, '
+            'and %s %d ReLU/max-pool decision(s):\n  %s' % (
+                stem, mismatch, source, len(decisions),
+                '\n  '.join(describe(dec) for dec in decisions)))
+  print(report)
+  warnings.warn(FloatDecisionWarning(report))
+  return report
+
+
+def check_forward(result):
+  d = result[0]
+  port = forward_values(result)
+  for key in ('cent', 'acc', 'kl', 'pred', 'cent_mean', 'kl_mean', 'outer_loss'):
+    golden.assert_close(port[key], d[key], key)
+
+
+def check_posteriors(result):
+  d, cfg = result[:2]
+  for key, value in posterior_values(d, cfg, 'float32').items():
+    golden.assert_close(value, d[key], key)
+
+
+def check_gradients(result):
+  compare_gradients(result[4], result[0], golden.RTOL)
+
+
+def check_after_step(result):
+  """Our own gradients + Adam: equal to the original's step except where the
+  gradient is float32 round-off, where Adam's sign is arbitrary (+-lr, README)."""
+  d, _, _, _, _, after, _ = result
+  lr = FIXTURE_FLAGS['meta_lr']
+  for name, value in after.items():
+    want = d['after_step/' + name]
+    grad = d.get('grad/' + name)
+    if grad is None:
+      np.testing.assert_array_equal(value, want, err_msg=name + ' has no gradient: unchanged')
+      continue
+    noise = (np.abs(grad) <= golden.RTOL * np.abs(grad).max()) | np.isin(name, STRUCTURALLY_ZERO)
+    bound = golden.RTOL * np.abs(want).max()
+    err = np.abs(value - want)
+    assert err[~noise].max(initial=0.) <= bound, name
+    assert err[noise].max(initial=0.) <= 2.5 * lr, name
 
 
 @pytest.mark.parametrize('stem', STEMS)
 def test_forward_outputs(stem):
-  d, _, out, loss, _, _, _ = replay(stem)
-  for key in ('cent', 'acc', 'kl', 'pred'):
-    golden.assert_close(getattr(out, key), d[key], key)
-  golden.assert_close(np.mean(out.cent), d['cent_mean'], 'cent_mean')
-  golden.assert_close(np.mean(out.kl), d['kl_mean'], 'kl_mean')
-  golden.assert_close(loss, d['outer_loss'], 'outer_loss')
+  check_float32(stem, check_forward)
 
 
 @pytest.mark.parametrize('stem', STEMS)
 def test_balancing_posteriors(stem):
-  d, cfg, _, _, _, _, _ = replay(stem)
-  if not any(k.startswith('post/') for k in d):
+  if not any(is_posterior_key(k) for k in replay(stem)[0]):
     pytest.skip('%s records no posteriors (no balancing variables)' % stem)
-  values = {k: tf.constant(d[k]) for k in TamlParameters(cfg).by_name}
-  raw = inference_network.posterior_params(
-      split_groups(values)[3], tf.constant(d['xtr']), tf.constant(d['ytr']),
-      cfg.image_shape, cfg.max_shot, cfg.multi_dataset)
-  for name, (mu, pre_sigma) in raw.items():
-    golden.assert_close(mu, d['post/%s_mean' % name], name + '_mean')
-    golden.assert_close(tf.nn.softplus(pre_sigma), d['post/%s_std' % name], name + '_std')
-  golden.assert_close(tf.nn.softmax(raw['omega'][0]), d['balancing/softmax_omega'], 'softmax_omega')
-  golden.assert_close(tf.exp(raw['gamma'][0]), d['balancing/exp_gamma'], 'exp_gamma')
+  check_float32(stem, check_posteriors)
 
 
 @pytest.mark.parametrize('stem', STEMS)
 def test_gradients(stem):
-  check_either_precision(stem, check_gradients)
-
-
-def check_gradients(result):
-  d, _, _, _, grads, _, _ = result
-  golden_keys = {k[len('grad/'):] for k in d if k.startswith('grad/')}
-  # No gradient path (None) is the exact form of a structurally zero gradient.
-  grads = {n: np.zeros_like(d['grad/' + n])
-           if g is None and n in STRUCTURALLY_ZERO and 'grad/' + n in d else g
-           for n, g in grads.items()}
-  ported_keys = {n for n, g in grads.items() if g is not None}
-  assert ported_keys == golden_keys, 'gradient sets differ: port-only %s, golden-only %s' % (
-      ported_keys - golden_keys, golden_keys - ported_keys)
-  floor = max(np.abs(d['grad/' + k]).max() for k in golden_keys)
-  for name in sorted(golden_keys):
-    port, want = np.asarray(grads[name]), d['grad/' + name]
-    if name in Z_BIAS_HALF:
-      half = want.shape[-1] // 2
-      golden.assert_close(port[..., :half], want[..., :half], name + ' (z_w half)')
-      golden.assert_close(port[..., half:], want[..., half:], name + ' (z_b half)', floor)
-      continue
-    golden.assert_close(port, want, 'grad/' + name, floor if name in STRUCTURALLY_ZERO else 0.)
+  check_float32(stem, check_gradients)
 
 
 @pytest.mark.parametrize('stem', STEMS)
@@ -283,22 +614,36 @@ def test_adam_step_on_golden_gradients(stem):
 
 @pytest.mark.parametrize('stem', STEMS)
 def test_variables_after_one_step(stem):
-  """Our own gradients + Adam: equal to the original's step except where the
-  gradient is float32 round-off, where Adam's sign is arbitrary (+-lr, README)."""
-  check_either_precision(stem, check_after_step)
+  check_float32(stem, check_after_step)
 
 
-def check_after_step(result):
-  d, _, _, _, _, after, _ = result
-  lr = FIXTURE_FLAGS['meta_lr']
-  for name, value in after.items():
-    want = d['after_step/' + name]
-    grad = d.get('grad/' + name)
-    if grad is None:
-      np.testing.assert_array_equal(value, want, err_msg=name + ' has no gradient: unchanged')
-      continue
-    noise = (np.abs(grad) <= golden.RTOL * np.abs(grad).max()) | np.isin(name, STRUCTURALLY_ZERO)
-    bound = golden.RTOL * np.abs(want).max()
-    err = np.abs(value - want)
-    assert err[~noise].max(initial=0.) <= bound, name
-    assert err[noise].max(initial=0.) <= 2.5 * lr, name
+def fabricated_mismatch(result):
+  raise AssertionError('fabricated float32 mismatch')
+
+
+def test_float32_excuse_needs_the_float64_replay(tmp_path):
+  """With one float64 expectation moved by 1e-6 relative, a float32 mismatch is
+  no longer excused, whatever decisions could be named."""
+  stem = STEMS[0]
+  for suffix in ('',) + READ_COMPANIONS + (golden.F64_SUFFIX,):
+    shutil.copy(golden.GOLDENS_DIR / (stem + suffix + '.npz'), tmp_path)
+  path = tmp_path / (stem + golden.F64_SUFFIX + '.npz')
+  with np.load(path) as f:
+    want = {k: f[k] for k in f.files}
+  key = max((k for k in want if k.startswith('grad/') and k[5:] not in STRUCTURALLY_ZERO),
+            key=lambda k: np.abs(want[k]).max())
+  want[key].flat[np.argmax(np.abs(want[key]))] *= 1. + 1e-6
+  np.savez(path, **want)
+  with pytest.raises(AssertionError, match='float64 replay fails: %s' % re.escape(key)):
+    check_float32(stem, fabricated_mismatch, tmp_path)
+
+
+def test_float32_excuse_needs_a_named_decision(monkeypatch):
+  """A float32 mismatch on a fixture whose float32 and float64 replays decide
+  alike, and which no flipped near-tie reproduces, fails."""
+  stem = next((s for s in STEMS if not differing_decisions(s)), None)
+  if stem is None:
+    pytest.skip('every fixture has decisions that differ between float32 and float64')
+  monkeypatch.setattr(sys.modules[__name__], 'MAX_FLIP_CANDIDATES', 1)
+  with pytest.raises(AssertionError, match='no ReLU/max-pool decision explains it'):
+    check_float32(stem, fabricated_mismatch)

@@ -90,7 +90,8 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
     logits = learner_forward(params, betas, xte[t], cfg.image_shape)
     cent = tf.reduce_mean(softmax_cross_entropy(yte[t], logits))
     correct = tf.equal(tf.argmax(logits, -1), tf.argmax(yte[t], -1))
-    return cent, tf.reduce_mean(tf.cast(correct, tf.float32)), tf.nn.softmax(logits)
+    # In the logits' dtype: a float64 replay's accuracy is k/M exactly, float32 is unchanged.
+    return cent, tf.reduce_mean(tf.cast(correct, logits.dtype)), tf.nn.softmax(logits)
 
   # Tasks are independent subgraphs that the executor runs concurrently
   # (measured faster here than tf.map_fn, which runs one traced body).
