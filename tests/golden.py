@@ -6,6 +6,7 @@ with `floor` only for keys whose true value is structurally zero.
 """
 import glob
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -28,11 +29,13 @@ def stems(prefix, companions=()):
   return [n for n in names if not any(n.endswith(c) for c in companions)]
 
 
-def load(stem, companions=()):
-  """Merge `<stem>.npz` and its `<stem><companion>.npz` files (disjoint keys)."""
+def load(stem, companions=(), folder=None):
+  """Merge `<stem>.npz` and its `<stem><companion>.npz` files (disjoint keys) from
+  `folder` (default GOLDENS_DIR)."""
+  folder = pathlib.Path(folder or GOLDENS_DIR)
   out = {}
   for suffix in ('',) + tuple(companions):
-    path = GOLDENS_DIR / (stem + suffix + '.npz')
+    path = folder / (stem + suffix + '.npz')
     if not path.exists():
       if suffix:
         continue
@@ -42,10 +45,10 @@ def load(stem, companions=()):
   return out
 
 
-def load_f64(stem):
+def load_f64(stem, folder=None):
   """The float64 replay `<stem>_f64.npz` (expected values only; inputs stay in the
-  float32 fixture), or skip when the folder has none."""
-  path = GOLDENS_DIR / (stem + F64_SUFFIX + '.npz')
+  float32 fixture) from `folder` (default GOLDENS_DIR), or skip when there is none."""
+  path = pathlib.Path(folder or GOLDENS_DIR) / (stem + F64_SUFFIX + '.npz')
   if not path.exists():
     pytest.skip('float64 replay %s missing' % path)
   with np.load(path, allow_pickle=False) as f:
