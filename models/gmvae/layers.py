@@ -53,42 +53,76 @@ def mlp(p, names, x, activation):
   return x
 
 
-_PROBES = []   # dicts, non-empty inside `record_decisions()`
+class _Decisions:
+  """One `record_decisions` block: the recorded inputs, the imposed decisions and
+  how often each layer name was seen (a repeated layer gets '#2', '#3' ...)."""
+
+  def __init__(self, imposed):
+    self.record, self.imposed, self.counts = {}, dict(imposed or {}), {}
+
+  def key(self, kind, name):
+    n = self.counts[(kind, name)] = self.counts.get((kind, name), 0) + 1
+    return kind, name if n == 1 else '%s#%d' % (name, n)
+
+
+_DECISIONS = []   # non-empty inside `record_decisions()`
 
 
 @contextlib.contextmanager
-def record_decisions():
+def record_decisions(imposed=None):
   """Records (eagerly) the input of every ReLU and max-pool computed inside the
-  block: `{('relu' | 'max_pool:<padding>', layer name): tensor}` (a repeated layer gets
-  '#2', '#3' ... appended).  These are the model's only discrete decisions in
-  the forward and backward pass; the golden tests compare them between a float32
-  and a float64 run to name the units whose decision flips."""
-  record = {}
-  _PROBES.append(record)
+  block: `{('relu' | 'max_pool:<padding>', layer name): tensor}`.  These are the
+  model's only discrete decisions in the forward and backward pass; the golden
+  tests compare them between a float32 and a float64 run to name the units whose
+  decision flips.  `imposed` {same key: array} replaces decisions: a ReLU takes
+  its gate from a boolean array shaped like its input (x * gate: the same value
+  and gradient as relu where the gate is x > 0), a max-pool its winner per 2x2
+  window from an int array [N, H', W', C] (index into the window, row-major)."""
+  context = _Decisions(imposed)
+  _DECISIONS.append(context)
   try:
-    yield record
+    yield context.record
   finally:
-    _PROBES.pop()
+    _DECISIONS.pop()
 
 
-def _probe(kind, name, x):
-  for record in _PROBES:
-    key, n = (kind, name), 1
-    while key in record:
-      n += 1
-      key = (kind, '%s#%d' % (name, n))
-    record[key] = x
+def _decision(kind, name, x):
+  """(recorded key, imposed decision or None) of this call."""
+  if not _DECISIONS:
+    return None
+  context = _DECISIONS[-1]
+  key = context.key(kind, name)
+  context.record[key] = x
+  return context.imposed.get(key)
 
 
 def relu(name, x):
-  """tf.nn.relu on the pre-activation x of layer `name` (recorded by `record_decisions`)."""
-  _probe('relu', name, x)
+  """tf.nn.relu on the pre-activation x of layer `name` (see `record_decisions`)."""
+  gate = _decision('relu', name, x)
+  if gate is not None:
+    return x * tf.cast(tf.constant(gate), x.dtype)
   return tf.nn.relu(x)
 
 
+def pool_windows(x, padding):
+  """The 2x2 stride-2 windows of NHWC x as [N, H', W', C, 4] (row-major in the
+  window); 'SAME' pads the odd end with -inf as TF's max-pool does."""
+  h, w = x.shape[1], x.shape[2]
+  if padding == 'VALID':
+    x = x[:, :h // 2 * 2, :w // 2 * 2]
+  else:
+    x = tf.pad(x, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]],
+               constant_values=float('-inf'))
+  h, w, c = x.shape[1], x.shape[2], x.shape[3]
+  x = tf.reshape(x, [-1, h // 2, 2, w // 2, 2, c])
+  return tf.reshape(tf.transpose(x, [0, 1, 3, 5, 2, 4]), [-1, h // 2, w // 2, c, 4])
+
+
 def max_pool(name, x, padding):
-  """2x2 stride-2 max-pool of NHWC x after layer `name` (recorded by `record_decisions`)."""
-  _probe('max_pool:' + padding, name, x)
+  """2x2 stride-2 max-pool of NHWC x after layer `name` (see `record_decisions`)."""
+  winner = _decision('max_pool:' + padding, name, x)
+  if winner is not None:
+    return tf.gather(pool_windows(x, padding), tf.constant(winner), batch_dims=4)
   return tf.nn.max_pool2d(x, 2, 2, padding)
 
 
