@@ -541,3 +541,16 @@ def test_float32_mismatch_with_a_failing_float64_replay_fails(near_tie, tmp_path
   np.savez(f64, **data)
   with pytest.raises(pytest.fail.Exception, match='float64 replay fails too'):
     check_f32(OMNIGLOT, 'gradients', tmp_path)
+
+
+def test_imposing_a_runs_own_decisions_reproduces_it():
+  """Imposed ReLU gates and max-pool winners give the same values and gradients as
+  the kernels when they are the run's own decisions (so an imposed run differs
+  only at the flipped units)."""
+  d = golden.load(*OMNIGLOT)
+  r32 = replay(OMNIGLOT, 'float32')
+  imposed = _replay(d, np.dtype('float32'),
+                    {s: decisions_of(r32.decisions[s]) for s in r32.decisions})
+  assert any(k[0].startswith('max_pool') for k in r32.decisions['train'])
+  for key, value in r32.port.items():
+    np.testing.assert_array_equal(imposed.port[key], value, err_msg=key)

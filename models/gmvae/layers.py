@@ -87,7 +87,7 @@ def record_decisions(imposed=None):
 
 
 def _decision(kind, name, x):
-  """(recorded key, imposed decision or None) of this call."""
+  """Records x under this call's key; returns the imposed decision or None."""
   if not _DECISIONS:
     return None
   context = _DECISIONS[-1]
