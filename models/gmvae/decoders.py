@@ -9,7 +9,7 @@ miniImageNet features (mimgnet/model.py `proj`): MLP latent -> 2D -> 2D -> D, Re
 """
 import tensorflow as tf
 
-from models.gmvae.layers import (batch_norm, init_bn, init_linear, mlp, nchw_unflatten,
+from models.gmvae.layers import (batch_norm, init_bn, init_linear, mlp, nchw_unflatten, relu,
                                  torch_to_tf, torch_uniform)
 
 PROJ = ('proj.0', 'proj.2', 'proj.4')
@@ -28,16 +28,18 @@ def conv_transpose_pad1(x, kernel, bias):
           + tf.cast(bias, x.dtype))
 
 
-def omniglot_decoder(p, z, hidden, training, stats=None, dtype=tf.float32):
-  """z [N, latent] -> float32 logits [N, 28, 28, 1]; the transposed convolutions
-  compute in `dtype` (bfloat16 under --mixed_precision)."""
-  x = tf.cast(nchw_unflatten(mlp(p, PROJ, z, tf.nn.elu), hidden, 2, 2), dtype)
+def omniglot_decoder(p, z, hidden, training, stats=None, dtype=None):
+  """z [N, latent] -> logits [N, 28, 28, 1] in the dtype of z; the transposed
+  convolutions compute in `dtype` (bfloat16 under --mixed_precision; None: the
+  dtype of z)."""
+  x = tf.cast(nchw_unflatten(mlp(p, PROJ, z, tf.nn.elu), hidden, 2, 2), dtype or z.dtype)
   for i in range(len(DECONV_KERNELS)):
     conv = '%s.%d' % (PREFIX, 3 * i)
     x = conv_transpose_pad1(x, p[conv + '.weight'], p[conv + '.bias'])
     if i < len(DECONV_KERNELS) - 1:
-      x = tf.nn.relu(batch_norm(p, '%s.%d' % (PREFIX, 3 * i + 1), x, training, stats))
-  return tf.cast(x, tf.float32)
+      bn = '%s.%d' % (PREFIX, 3 * i + 1)
+      x = relu(bn, batch_norm(p, bn, x, training, stats))
+  return tf.cast(x, z.dtype)
 
 
 def feature_decoder(p, z):

@@ -9,7 +9,8 @@ NCHW order.
 """
 import tensorflow as tf
 
-from models.gmvae.layers import batch_norm, init_bn, nchw_flatten, torch_to_tf, torch_uniform
+from models.gmvae.layers import (batch_norm, init_bn, max_pool, nchw_flatten, relu, torch_to_tf,
+                                 torch_uniform)
 
 OMNIGLOT_BLOCKS, OMNIGLOT_POOL = 4, 'SAME'
 SIMCLR_BLOCKS, SIMCLR_POOL = 5, 'VALID'
@@ -20,17 +21,18 @@ def block_names(prefix, i):
   return '%s.%d' % (prefix, 4 * i), '%s.%d' % (prefix, 4 * i + 1)
 
 
-def conv_encoder(p, x, prefix, n_blocks, pool_padding, training, stats=None,
-                 dtype=tf.float32):
-  """x NHWC -> [N, C*H*W] float32 (NCHW flatten order); the convolutions compute
-  in `dtype` (bfloat16 under --mixed_precision), batch-norm statistics in float32."""
-  x = tf.cast(x, dtype)
+def conv_encoder(p, x, prefix, n_blocks, pool_padding, training, stats=None, dtype=None):
+  """x NHWC -> [N, C*H*W] in the dtype of x (NCHW flatten order); the convolutions
+  compute in `dtype` (bfloat16 under --mixed_precision; None: the dtype of x).
+  Batch-norm statistics are float32, or float64 for float64 x."""
+  out_dtype = x.dtype
+  x = tf.cast(x, dtype or out_dtype)
   for i in range(n_blocks):
     conv, bn = block_names(prefix, i)
     x = conv2d(x, p[conv + '.weight'], p[conv + '.bias'])
-    x = tf.nn.relu(batch_norm(p, bn, x, training, stats))
-    x = tf.nn.max_pool2d(x, 2, 2, pool_padding)
-  return tf.cast(nchw_flatten(x), tf.float32)
+    x = relu(bn, batch_norm(p, bn, x, training, stats))
+    x = max_pool(bn, x, pool_padding)
+  return tf.cast(nchw_flatten(x), out_dtype)
 
 
 def conv2d(x, kernel, bias):

@@ -28,8 +28,15 @@ class GMVAEConfig:
   train_mc_sample_size: int = 32
   test_mc_sample_size: int = 32
   # --mixed_precision: the Omniglot conv encoder / decoder compute in bfloat16;
-  # the set transformer, the EM and every loss stay float32.
+  # the set transformer, the EM and every loss stay in the input's dtype
+  # (float32; float64 in the golden replays).  'float32': no mixed precision,
+  # the convolutions compute in the input's dtype too.
   conv_dtype: str = 'float32'
+
+  @property
+  def conv_compute_dtype(self):
+    """dtype of the conv encoder / decoder: None = that of their input."""
+    return None if self.conv_dtype == 'float32' else tf.as_dtype(self.conv_dtype)
 
   @property
   def images(self):
@@ -67,7 +74,7 @@ def encode(p, cfg, x, training, stats=None):
   shape = tf.shape(x)
   h = encoders.conv_encoder(p, tf.reshape(x, (-1,) + OMNIGLOT_SHAPE), 'encoder.encoder',
                             encoders.OMNIGLOT_BLOCKS, encoders.OMNIGLOT_POOL, training, stats,
-                            cfg.conv_dtype)
+                            cfg.conv_compute_dtype)
   return tf.reshape(h, [shape[0], shape[1], cfg.set_width])
 
 
@@ -80,7 +87,7 @@ def reconstruction_loss(p, cfg, z, x, training, stats=None):
   target = x[:, :, None]
   if cfg.images:
     logits = decoders.omniglot_decoder(p, flat, cfg.hidden_size, training, stats,
-                                       cfg.conv_dtype)
+                                       cfg.conv_compute_dtype)
     logits = tf.reshape(logits, tf.concat([shape[:3], OMNIGLOT_SHAPE], 0))
     # BCE(sigmoid(l), x) = softplus(l) - x l  (PyTorch clamps log at -100; this does not)
     total = tf.reduce_sum(tf.nn.softplus(logits)) - tf.reduce_sum(target * logits)

@@ -48,8 +48,82 @@ def dense(p, name, x):
 def mlp(p, names, x, activation):
   """Linear layers `names`, each followed by `activation` (as the originals' `proj`)."""
   for name in names:
-    x = activation(dense(p, name, x))
+    x = relu(name, dense(p, name, x)) if activation is tf.nn.relu else activation(
+        dense(p, name, x))
   return x
+
+
+class _Decisions:
+  """One `record_decisions` block: the recorded inputs, the imposed decisions and
+  how often each layer name was seen (a repeated layer gets '#2', '#3' ...)."""
+
+  def __init__(self, imposed):
+    self.record, self.imposed, self.counts = {}, dict(imposed or {}), {}
+
+  def key(self, kind, name):
+    n = self.counts[(kind, name)] = self.counts.get((kind, name), 0) + 1
+    return kind, name if n == 1 else '%s#%d' % (name, n)
+
+
+_DECISIONS = []   # non-empty inside `record_decisions()`
+
+
+@contextlib.contextmanager
+def record_decisions(imposed=None):
+  """Records (eagerly) the input of every ReLU and max-pool computed inside the
+  block: `{('relu' | 'max_pool:<padding>', layer name): tensor}`.  These are the
+  model's only discrete decisions in the forward and backward pass; the golden
+  tests compare them between a float32 and a float64 run to name the units whose
+  decision flips.  `imposed` {same key: array} replaces decisions: a ReLU takes
+  its gate from a boolean array shaped like its input (x * gate: the same value
+  and gradient as relu where the gate is x > 0), a max-pool its winner per 2x2
+  window from an int array [N, H', W', C] (index into the window, row-major)."""
+  context = _Decisions(imposed)
+  _DECISIONS.append(context)
+  try:
+    yield context.record
+  finally:
+    _DECISIONS.pop()
+
+
+def _decision(kind, name, x):
+  """Records x under this call's key; returns the imposed decision or None."""
+  if not _DECISIONS:
+    return None
+  context = _DECISIONS[-1]
+  key = context.key(kind, name)
+  context.record[key] = x
+  return context.imposed.get(key)
+
+
+def relu(name, x):
+  """tf.nn.relu on the pre-activation x of layer `name` (see `record_decisions`)."""
+  gate = _decision('relu', name, x)
+  if gate is not None:
+    return x * tf.cast(tf.constant(gate), x.dtype)
+  return tf.nn.relu(x)
+
+
+def pool_windows(x, padding):
+  """The 2x2 stride-2 windows of NHWC x as [N, H', W', C, 4] (row-major in the
+  window); 'SAME' pads the odd end with -inf as TF's max-pool does."""
+  h, w = x.shape[1], x.shape[2]
+  if padding == 'VALID':
+    x = x[:, :h // 2 * 2, :w // 2 * 2]
+  else:
+    x = tf.pad(x, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]],
+               constant_values=float('-inf'))
+  h, w, c = x.shape[1], x.shape[2], x.shape[3]
+  x = tf.reshape(x, [-1, h // 2, 2, w // 2, 2, c])
+  return tf.reshape(tf.transpose(x, [0, 1, 3, 5, 2, 4]), [-1, h // 2, w // 2, c, 4])
+
+
+def max_pool(name, x, padding):
+  """2x2 stride-2 max-pool of NHWC x after layer `name` (see `record_decisions`)."""
+  winner = _decision('max_pool:' + padding, name, x)
+  if winner is not None:
+    return tf.gather(pool_windows(x, padding), tf.constant(winner), batch_dims=4)
+  return tf.nn.max_pool2d(x, 2, 2, padding)
 
 
 _SYNC = []   # non-empty inside `cross_replica_statistics()`
@@ -77,18 +151,46 @@ def _synced_moments(x):
   return mean, biased, biased * count / (count - 1.)
 
 
+def _stats_dtype(dtype):
+  """Batch-norm statistics: float64 for float64 activations, float32 otherwise
+  (bfloat16 activations under --mixed_precision too)."""
+  return tf.float64 if dtype == tf.float64 else tf.float32
+
+
+def _exact_batch_norm(x, gamma, beta):
+  """`nn.BatchNorm2d` with plain ops (any float dtype, used for float64, where
+  FusedBatchNormV3 has no kernel): the same math as the fused kernel, the batch
+  statistics as plain reductions (gradient through mean and variance, no
+  `tf.nn.moments` stop-gradient).  Returns (y, mean, unbiased variance)."""
+  mean = tf.reduce_mean(x, axis=[0, 1, 2])
+  centred = x - mean
+  biased = tf.reduce_mean(tf.square(centred), axis=[0, 1, 2])
+  count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), x.dtype)
+  y = centred * (tf.math.rsqrt(biased + BN_EPS) * gamma) + beta
+  return y, mean, biased * count / (count - 1.)
+
+
 def batch_norm(p, name, x, training, stats):
-  """`nn.BatchNorm2d` over NHWC x (fused kernel).  In training mode the batch
-  statistics normalise (biased variance) and `(mean, unbiased variance)` (what
-  the fused op returns) is put into `stats[name]` for the running update; in
-  eval mode the running statistics are used."""
+  """`nn.BatchNorm2d` over NHWC x.  In training mode the batch statistics
+  normalise (biased variance) and `(mean, unbiased variance)` is put into
+  `stats[name]` for the running update; in eval mode the running statistics are
+  used.  float32 / bfloat16 x use the fused kernel (2-3x faster on CPU than plain
+  ops); float64 x, which it cannot take, uses `_exact_batch_norm` (same math)."""
   gamma, beta = p[name + '.weight'], p[name + '.bias']
   if training and _SYNC:
-    x32 = tf.cast(x, tf.float32)
-    mean, biased, unbiased = _synced_moments(x32)
+    xs = tf.cast(x, _stats_dtype(x.dtype))
+    mean, biased, unbiased = _synced_moments(xs)
     if stats is not None:
       stats[name] = (tf.stop_gradient(mean), tf.stop_gradient(unbiased))
-    return tf.cast(tf.nn.batch_normalization(x32, mean, biased, beta, gamma, BN_EPS), x.dtype)
+    return tf.cast(tf.nn.batch_normalization(xs, mean, biased, beta, gamma, BN_EPS), x.dtype)
+  if x.dtype == tf.float64:
+    if not training:
+      rm, rv = p[name + '.running_mean'], p[name + '.running_var']
+      return (x - rm) * (tf.math.rsqrt(rv + BN_EPS) * gamma) + beta
+    y, mean, var = _exact_batch_norm(x, gamma, beta)
+    if stats is not None:
+      stats[name] = (tf.stop_gradient(mean), tf.stop_gradient(var))
+    return y
   if training:
     y, mean, var = tf.compat.v1.nn.fused_batch_norm(x, gamma, beta, epsilon=BN_EPS,
                                                    is_training=True)

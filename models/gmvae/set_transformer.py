@@ -9,7 +9,7 @@ import math
 
 import tensorflow as tf
 
-from models.gmvae.layers import dense, init_linear
+from models.gmvae.layers import dense, init_linear, relu
 
 NUM_HEADS = 4
 LINEARS = ('fc_q', 'fc_k', 'fc_v', 'fc_o')
@@ -31,7 +31,7 @@ def mab(p, name, q, k, num_heads=NUM_HEADS):
   attn = tf.nn.softmax(logits, axis=-1)
   out = qh + tf.einsum('bhnm,bmhd->bnhd', attn, vh)
   out = tf.reshape(out, tf.shape(q))
-  return out + tf.nn.relu(dense(p, name + '.fc_o', out))
+  return out + relu(name + '.fc_o', dense(p, name + '.fc_o', out))
 
 
 def sab(p, name, x, num_heads=NUM_HEADS):

@@ -19,18 +19,23 @@ def adam_l2_update(params, grads, m, v, step, lr, weight_decay,
                    betas=ADAM_BETAS, eps=ADAM_EPS):
   """One `torch.optim.Adam(lr, weight_decay)` step in place: the L2 term is added to
   the gradient before the moments (not decoupled as in AdamW).  `step` is the
-  step number after this update (1 for the first)."""
+  step number after this update (1 for the first).  Computes in the dtype of each
+  parameter (float32, or float64 in the golden replays)."""
   b1, b2 = betas
-  step = tf.cast(step, tf.float32)
-  bias1 = 1. - tf.pow(b1, step)
-  bias2 = 1. - tf.pow(b2, step)
+  corrections = {}
   for name, grad in grads.items():
     p = params[name]
+    if p.dtype not in corrections:
+      t = tf.cast(step, p.dtype)
+      corrections[p.dtype] = (1. - tf.pow(tf.constant(b1, p.dtype), t),
+                              1. - tf.pow(tf.constant(b2, p.dtype), t))
+    bias1, bias2 = corrections[p.dtype]
+    lr_p = tf.cast(lr, p.dtype) if isinstance(lr, (tf.Tensor, tf.Variable)) else lr
     g = grad + weight_decay * p if weight_decay else grad
     m[name].assign(b1 * m[name] + (1. - b1) * g)
     v[name].assign(b2 * v[name] + (1. - b2) * tf.square(g))
     denom = tf.sqrt(v[name]) / tf.sqrt(bias2) + eps
-    p.assign_sub((lr / bias1) * m[name] / denom)
+    p.assign_sub((lr_p / bias1) * m[name] / denom)
 
 
 def _var_name(name):
