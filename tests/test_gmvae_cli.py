@@ -72,9 +72,15 @@ def test_bad_geometry(omniglot_dir, tmp_path, extra, needle):
                     needle)
 
 
+def _latest(save_dir):
+  """The newest checkpoint folder `<save_dir>/ckpt/ckpt-<step>`."""
+  folder = os.path.join(save_dir, 'ckpt')
+  steps = [int(f.split('-')[1]) for f in os.listdir(folder) if f.split('-')[-1].isdigit()]
+  return os.path.join(folder, 'ckpt-%d' % max(steps))
+
+
 def _latest_values(save_dir):
-  path = tf.train.latest_checkpoint(os.path.join(save_dir, 'ckpt'))
-  reader = tf.train.load_checkpoint(path)
+  reader = tf.train.load_checkpoint(_latest(save_dir))
   return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
           if k.startswith('model/params/')}
 
@@ -91,7 +97,7 @@ def test_resume_after_kill_and_nonfinite_stop(omniglot_dir, tmp_path):
                             *base], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
   deadline = time.time() + 240
   while time.time() < deadline and child.poll() is None:
-    if os.path.exists(os.path.join(killed, 'ckpt', 'checkpoint')):
+    if os.path.exists(os.path.join(killed, 'ckpt', 'ckpt-2')):
       child.send_signal(signal.SIGKILL)
       break
     time.sleep(0.2)
@@ -103,14 +109,16 @@ def test_resume_after_kill_and_nonfinite_stop(omniglot_dir, tmp_path):
   for k in a:
     np.testing.assert_array_equal(a[k], b[k], err_msg=k)
   # a diverging continuation stops with one line and keeps the last good checkpoint
-  before = tf.train.latest_checkpoint(os.path.join(straight, 'ckpt'))
+  before = _latest_values(straight)
   proc = cli('--save-dir', straight, '--data-dir', omniglot_dir, *TINY, '--train-iters', '8',
-             '--lr', '1e30')
-  assert_user_error(proc, 'non-finite loss', 'last good checkpoint')
-  assert tf.train.latest_checkpoint(os.path.join(straight, 'ckpt')) == before
+             '--lr', '1e30', '--override-config')
+  line = assert_user_error(proc, 'non-finite loss', 'last good checkpoint')
+  assert _latest(straight) in line
+  after = _latest_values(straight)
+  assert all(np.array_equal(before[k], after[k]) for k in before)
   # another configuration in the same save dir is refused
   proc = cli('--save-dir', straight, '--data-dir', omniglot_dir, *TINY, '--latent-size', '8')
-  assert_user_error(proc, 'another configuration', 'latent_size')
+  assert_user_error(proc, 'other settings', 'latent_size: 64 -> 8')
 
 
 def test_mimgnet_features(tmp_path):

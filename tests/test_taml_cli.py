@@ -28,7 +28,7 @@ def test_train_then_test_prints_results(tmp_path):
   log = (savedir / 'train.log').read_text()
   assert 'train: cent' in log and 'val: iter 4' in log and 'ood_acc' in log
   assert '*** Gamma for task imbalance ***' in log and '*** Omega for class imbalance ***' in log
-  assert (savedir / 'best' / 'model.index').exists()
+  assert (savedir / 'best' / 'weights.index').exists()
   assert any(f.startswith('events.out') for f in os.listdir(savedir / 'tb'))
   proc = run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', savedir,
                   '--n_steps', 2, '--n_mc_samples', 2, *SMALL[:4], *SMALL[6:], *flags)
@@ -53,21 +53,6 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
   a.pop('_CHECKPOINTABLE_OBJECT_GRAPH'), b.pop('_CHECKPOINTABLE_OBJECT_GRAPH')
   for k in a:
     np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
-
-
-def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-  data = cifar_like(str(tmp_path / 'data'))
-  savedir = tmp_path / 'run'
-  # a huge outer step sends the weights to inf after the first update
-  proc = run_main('--mode', 'meta_train', '--data_dir', data, '--savedir', savedir,
-                  '--n_train_iters', 6, '--save_freq', 1, '--val_freq', 100, '--meta_lr', 1e30,
-                  *SMALL, check=False)
-  assert proc.returncode != 0
-  [line] = error_lines(proc)
-  assert 'non-finite outer loss' in line and 'last good checkpoint' in line
-  kept = tf.train.latest_checkpoint(str(savedir / 'ckpt'))
-  assert kept is not None and kept in line
-  assert all(np.isfinite(v).all() for v in variables(kept).values())
 
 
 def _bad(tmp_path, setup, *args, mode='meta_train'):
@@ -120,7 +105,7 @@ def test_meta_test_with_checkpoint_of_another_configuration(tmp_path):
                   *SMALL, '--alpha_on', check=False)
   assert proc.returncode != 0
   [line] = error_lines(proc)
-  assert 'another configuration' in line and 'alpha_on' in line
+  assert 'other settings' in line and 'alpha_on: False -> True' in line
 
 
 def test_multi_dataset_train_and_test(tmp_path):
@@ -138,7 +123,7 @@ def test_multi_dataset_train_and_test(tmp_path):
   for name in ('aircraft', 'quickdraw', 'vgg_flower'):
     assert '%s: iter 2' % name in log
   assert 'val: iter 3' in log and 'ood_acc' not in log
-  assert variables(str(tmp_path / 'run' / 'best' / 'model'))[
+  assert variables(str(tmp_path / 'run' / 'best'))[
       'model/by_name/encoder.Smu_omega.Skernel/.ATTRIBUTES/VARIABLE_VALUE'].shape == (256, 1)
   proc = run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', tmp_path / 'run',
                   *SMALL, *datasets, *flags)

@@ -127,7 +127,7 @@ def test_resume_and_config_check(toy_data, tmp_path):
   assert second['step'] == 30
   proc = run('tdr_main.py', '--data-dir', data, '--job-dir', job, '--model', 'convnet',
              '--num-gpus', 0, '--train-steps', 40)
-  assert_one_error_line(proc, 'another configuration')
+  assert_one_error_line(proc, "model: 'lenet' -> 'convnet'")
 
 
 @pytest.mark.parametrize('args, pattern', [
