@@ -40,7 +40,10 @@ def load_features(data_dir, split, per_class=IMAGES_PER_CLASS):
     x = x.reshape(-1, per_class, x.shape[-1])
   require(x.ndim == 3 and min(x.shape) > 0, '%s has shape %s, expected [images, D] or '
           '[classes, images, D]' % (path, x.shape))
-  require(np.all(np.isfinite(x)), '%s holds non-finite values' % path)
+  redo = 'write it again with gmvae_main.py --dataset simclr --feature-save-dir %s' % data_dir
+  require(np.issubdtype(x.dtype, np.floating), '%s holds %s values, expected float32 '
+          'features; %s' % (path, x.dtype, redo))
+  require(np.all(np.isfinite(x)), '%s holds non-finite values; %s' % (path, redo))
   return x.astype(np.float32)
 
 
