@@ -133,9 +133,9 @@ def main(argv=None):
   here = os.path.dirname(os.path.abspath(__file__))
   parser = download.script_parser(__file__, __doc__.split('\n')[0])
   parser.add_argument('--layout', choices=('taml', 'gmvae'), default='taml')
-  parser.add_argument('--seed', type=int, default=1,
+  parser.add_argument('--seed', type=download.int_at_least(0), default=1,
                       help='seed of the character split permutation')
-  parser.add_argument('--n_valid', type=int, default=100,
+  parser.add_argument('--n_valid', type=download.int_at_least(1), default=100,
                       help='taml layout: background characters for valid')
   parser.add_argument('--archives', default=here, metavar='DIR',
                       help='where downloaded archives are kept (default: the '
