@@ -81,7 +81,7 @@ class _ScriptParser(ArgumentParser):
 def existing_path(path):
   """argparse type: a file or folder that exists (`--source` typos named as such)."""
   if not os.path.exists(path):
-    raise argparse.ArgumentTypeError('no such file or folder: %s' % path)
+    raise argparse.ArgumentTypeError('%s: no such file or folder' % path)
   return path
 
 
@@ -192,15 +192,15 @@ def _download(url, path, name, dest_dir):
 
   if os.environ.get(OFFLINE_ENV, '') not in ('', '0'):
     raise fail('offline: %s is set' % OFFLINE_ENV)
-  from tqdm import tqdm
+  from common.progress import progress
   part = path + '.part'
   print('downloading %s from %s' % (name, url), flush=True)
   try:
     req = urllib.request.Request(url, headers={'User-Agent': 'l2b-get-data'})
     with urllib.request.urlopen(req, timeout=60) as resp, open(part, 'wb') as f:
       total = resp.headers.get('Content-Length')
-      with tqdm(total=int(total) if total else None, unit='B', unit_scale=True,
-                desc=name) as bar:
+      with progress(total=int(total) if total else None, unit='B', unit_scale=True,
+                    unit_divisor=1024, desc=name) as bar:
         for chunk in iter(lambda: resp.read(_CHUNK), b''):
           f.write(chunk)
           bar.update(len(chunk))

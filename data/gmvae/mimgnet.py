@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from common.errors import UserError, require
+from common.progress import progress
 
 SPLITS = ('train', 'val', 'test')
 IMAGES_PER_CLASS = 600      # the original reshapes val/test features to [K, 600, D]
@@ -76,7 +77,7 @@ def load_images(root, split, size=IMAGE_SIZE):
   from PIL import Image
   files = [name for _, names in read_csv(root, split) for name in names]
   out = np.empty((len(files), size, size, 3), np.uint8)
-  for i, name in enumerate(files):
+  for i, name in enumerate(progress(files, unit='img', desc='%s images' % split)):
     path = os.path.join(root, 'images', name)
     require(os.path.isfile(path), 'missing image %s (listed in %s.csv)' % (path, split))
     try:

@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from common.errors import UserError, run_cli  # noqa: E402
+from common.progress import progress  # noqa: E402
 from data import archive, download  # noqa: E402
 
 URL = 'https://raw.githubusercontent.com/brendenlake/omniglot/master/python/'
@@ -86,7 +87,8 @@ def load_subsets(args):
 
 def resize(ink, size, binary):
   """[..., 105, 105] bool -> float32 [..., size, size] in [0, 1]."""
-  flat = ink.reshape(-1, *ink.shape[-2:])
+  flat = progress(ink.reshape(-1, *ink.shape[-2:]), unit='img',
+                  desc='resize to %dx%d' % (size, size))
   if binary:  # PIL resizes 1-bit images with nearest neighbour
     small = [np.asarray(Image.fromarray(x).resize((size, size))) for x in flat]
   else:
