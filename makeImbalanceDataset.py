@@ -11,7 +11,7 @@ from absl import flags
 
 from common.dash_flags import check_ranges, normalise_argv, reject_extra_args
 from common.errors import UserError, absl_main
-from common.tf_env import configure_tensorflow_env, quiet_tensorflow_import
+from common.tf_env import configure_tensorflow_env
 
 configure_tensorflow_env(onednn=None)   # C++ start-up logging quiet (tfrecords writing)
 from data.tdr import DATASETS

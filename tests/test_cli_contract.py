@@ -6,7 +6,6 @@ first runs create their folders and find ../shared/datasets, and result scripts
 leave the committed records alone unless asked.  Bad-flag runs stop before any
 TensorFlow work, so most of these take a second."""
 import os
-import pathlib
 import subprocess
 import sys
 
