@@ -15,11 +15,11 @@ import sys
 
 from absl import flags
 
-from common.tf_env import configure_tensorflow_env
+from common.tf_env import configure_tensorflow_env, quiet_tensorflow_import
 
 configure_tensorflow_env(onednn=True)   # before TensorFlow is imported
 
-from common.dash_flags import normalise_argv
+from common.dash_flags import check_ranges, normalise_argv
 from common.errors import UserError, absl_main, require
 
 DEFAULTS = {   # the originals' argparse defaults, per script
@@ -78,6 +78,10 @@ flags.DEFINE_bool('override-config', False, 'Resume although the flags differ fr
                   'config.json (which then records the new values).')
 flags.DEFINE_bool('mixed-precision', False, 'Omniglot: conv encoder/decoder in bfloat16 (GPU '
                   'runs); the set transformer, EM and losses stay float32.')
+check_ranges(at_least=dict({n: 1 for n in _INT}, **{
+    'train-iters': 0, 'seed': 0, 'unsupervised-em-iters': 0, 'semisupervised-em-iters': 0,
+    'way': 2, 'weight-decay': 0, 'gpu-id': 0, 'num-devices': 0, 'cpu-devices': 0,
+    'connect-timeout': 1}), above={'lr': 0})
 FLAGS = flags.FLAGS
 
 
@@ -95,12 +99,7 @@ def options():
                'mixed-precision', 'save-minutes', 'keep-checkpoints', 'override-config'):
     setattr(opts, name.replace('-', '_'), FLAGS[name].value)
   require(opts.data_dir, '--data-dir is required')
-  require(opts.save_dir, '--save-dir is required')
-  for name in _INT:
-    value = getattr(opts, name.replace('-', '_'))
-    minimum = 0 if name in ('train-iters', 'seed', 'unsupervised-em-iters',
-                            'semisupervised-em-iters') else 1
-    require(value is None or value >= minimum, '--%s must be >= %d' % (name, minimum))
+  require(opts.save_dir, '--save-dir is required')   # numeric ranges: check_ranges above
   return opts
 
 
@@ -175,27 +174,6 @@ def open_run_dir(opts, config):
   run_dir = RunDirectory(opts.save_dir, '--save-dir', chief=chief_process(opts.strategy))
   run_dir.check_config(config, opts.override_config, log=log)
   return run_dir
-
-
-def quiet_tensorflow_import():
-  """Import TensorFlow with its C++ start-up chatter (CUDA plugin registration) kept off
-  stderr; shown again if the import fails."""
-  import tempfile
-  sys.stderr.flush()
-  saved = os.dup(2)
-  with tempfile.TemporaryFile(mode='w+') as capture:
-    os.dup2(capture.fileno(), 2)
-    try:
-      import tensorflow as tf
-    except BaseException:
-      os.dup2(saved, 2)
-      capture.seek(0)
-      sys.stderr.write(capture.read())
-      raise
-    finally:
-      os.dup2(saved, 2)
-      os.close(saved)
-  tf.get_logger().setLevel('ERROR')
 
 
 def main(argv):

@@ -13,9 +13,10 @@ import sys
 from absl import flags
 from absl import logging
 
+from common.dash_flags import check_ranges
 from common.errors import absl_main, require
 from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,
-                           skip_graph_rewrites_on_cpu)
+                           quiet_tensorflow_import, skip_graph_rewrites_on_cpu)
 
 configure_tensorflow_env(onednn=None)   # TF default kernels: see common/tf_env.py
 
@@ -74,6 +75,11 @@ flags.DEFINE_integer('connect_timeout', 120, 'multi_worker: seconds to wait for 
                      'workers (and for any collective) before failing.')
 flags.DEFINE_bool('mixed_precision', False, 'Run the inference network in bfloat16 (GPU runs); '
                   'the learner and its inner loop stay float32.')
+check_ranges(at_least=dict(way=2, max_shot=2, query=1, metabatch=1, n_steps=1, n_mc_samples=0,
+                           n_train_iters=1, save_freq=1, val_freq=1, log_freq=1, balance_freq=1,
+                           hist_freq=1, n_test_episodes=1, n_val_tasks=1, gpu_id=0, seed=0,
+                           num_devices=0, cpu_devices=0, connect_timeout=1),
+             above=dict(inner_lr=0, meta_lr=0))
 
 
 class Settings:
@@ -95,13 +101,7 @@ def flag_names():
 def main(argv):
   require(len(argv) == 1, 'unexpected arguments: %s' % ' '.join(argv[1:]))
   require(FLAGS.savedir, '--savedir is required (the run directory)')
-  for name in ('way', 'max_shot', 'query', 'metabatch', 'n_train_iters', 'save_freq',
-               'val_freq', 'log_freq', 'n_test_episodes', 'n_val_tasks'):
-    require(FLAGS[name].value >= 1, '--%s must be >= 1' % name)
-  require(FLAGS.way >= 2, '--way must be >= 2')
-  require(FLAGS.max_shot >= 2, '--max_shot must be >= 2 (class sizes are normalised by max_shot - 1)')
-  require(FLAGS.num_devices >= 0 and FLAGS.cpu_devices >= 0,
-          '--num_devices and --cpu_devices must be >= 0')
+  quiet_tensorflow_import()   # numeric ranges: check_ranges above (flag-parse errors)
   logging.set_verbosity(logging.WARNING)   # no per-checkpoint INFO lines
   if FLAGS.cpu_devices:
     from common.distribute import split_cpu

@@ -9,8 +9,11 @@ import sys
 
 from absl import flags
 
-from common.dash_flags import normalise_argv, reject_extra_args
+from common.dash_flags import check_ranges, normalise_argv, reject_extra_args
 from common.errors import UserError, absl_main
+from common.tf_env import configure_tensorflow_env
+
+configure_tensorflow_env(onednn=None)   # C++ start-up logging quiet (tfrecords writing)
 from data.tdr import DATASETS
 from data.tdr.make import make_and_write
 
@@ -28,6 +31,8 @@ flags.DEFINE_bool('long-tail', False, 'Long-tailed dataset over all classes inst
 flags.DEFINE_integer('n0', 5000, 'Long tail: training images of class 0.')
 flags.DEFINE_float('imf', 1.0, 'Long tail: imbalance factor n_0 / n_(C-1).')
 flags.DEFINE_integer('seed', 0, 'Seed of the split shuffles.')
+check_ranges(at_least={'train-size': 1, 'validation-size': 1, 'test-size': 1, 'n0': 1,
+                       'imf': 1, 'seed': 0}, above={'ratio': 0}, below={'ratio': 1})
 FLAGS = flags.FLAGS
 
 

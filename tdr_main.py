@@ -13,8 +13,11 @@ import sys
 
 from absl import flags
 
-from common.dash_flags import normalise_argv, reject_extra_args
+from common.dash_flags import check_ranges, normalise_argv, reject_extra_args
 from common.errors import UserError, absl_main
+from common.tf_env import configure_tensorflow_env, quiet_tensorflow_import
+
+configure_tensorflow_env(onednn=None)   # TF's default kernels; C++ start-up logging quiet
 
 flags.DEFINE_string('data-dir', None, 'Folder with train/validation/test.tfrecords.')
 flags.DEFINE_string('job-dir', None, 'Folder for checkpoints, TensorBoard logs, metrics.')
@@ -66,6 +69,14 @@ flags.DEFINE_bool('override-config', False, 'Resume although the flags differ fr
 flags.DEFINE_bool('mixed-precision', False, 'Keras mixed_bfloat16 policy for the model '
                   '(GPU runs): layers compute in bfloat16, weights, batch-norm statistics, '
                   'losses and the class weights stay float32.')
+check_ranges(at_least={'num-gpus': 0, 'num-layers': 1, 'train-steps': 1, 'train-batch-size': 1,
+                       'eval-batch-size': 1, 'num-intra-threads': 0, 'weight-decay': 0,
+                       'momentum': 0, 'batch-norm-decay': 0, 'num-class': 2, 'eval-freq': 1,
+                       'log-freq': 1, 'num-training-samples': 1, 'validation-batch-size': 1,
+                       'class-weight-freq': 1, 'seed': 0, 'cpu-devices': 0,
+                       'connect-timeout': 1},
+             above={'learning-rate': 0, 'batch-norm-epsilon': 0},
+             below={'momentum': 1, 'batch-norm-decay': 1})
 FLAGS = flags.FLAGS
 # Flags that change what a run computes: a resumed run must repeat them (config.json).
 CONFIG_FLAGS = ('dataset', 'num-layers', 'version', 'num-class', 'train-batch-size',
@@ -83,14 +94,9 @@ def _check_flags():
   for name in ('data-dir', 'job-dir'):
     if not _flag(name):
       raise UserError('--%s is required' % name)
-  for name in ('train-steps', 'train-batch-size', 'eval-batch-size', 'eval-freq',
-               'log-freq', 'validation-batch-size', 'class-weight-freq'):
-    if _flag(name) < 1:
-      raise UserError('--%s must be positive, got %d' % (name, _flag(name)))
-  if _flag('num-class') < 2:
-    raise UserError('--num-class must be at least 2')
   if (_flag('model') or default_model(_flag('dataset'))) == 'resnet':
-    check_resnet_size(_flag('num-layers'))
+    check_resnet_size(_flag('num-layers'))   # numeric ranges: check_ranges above
+  quiet_tensorflow_import()
   return _flag('job-dir')   # created with its parents by RunDirectory
 
 

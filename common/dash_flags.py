@@ -56,3 +56,17 @@ def reject_extra_args(argv):
   from common.errors import UserError
   if len(argv) > 1:
     raise UserError('unexpected arguments: %s' % ' '.join(argv[1:]))
+
+
+def check_ranges(at_least=None, above=None, below=None, flag_values=flags.FLAGS):
+  """Range validators for numeric flags: {name: bound} for value >= bound, value >
+  bound and value < bound.  A value out of range is a flag-parse error, which the
+  entry points print as one `error:` line (common/errors.py).  Unset (None) values
+  pass: their defaults are filled in later."""
+  for table, test, word in ((at_least, lambda v, b: v >= b, '>='),
+                            (above, lambda v, b: v > b, '>'),
+                            (below, lambda v, b: v < b, '<')):
+    for name, bound in (table or {}).items():
+      flags.register_validator(
+          name, lambda v, b=bound, t=test: v is None or t(v, b),
+          'must be %s %s' % (word, bound), flag_values=flag_values)

@@ -12,8 +12,18 @@ a near-tied decision and move a few gradient keys by up to ~1e-2 relative
 Eigen does and runs the TAML step 2.2x (cifar) to 2.8x (mimgnet) faster on an
 AVX-512 Xeon (results/taml_speed.md).
 `TF_ENABLE_ONEDNN_OPTS` set in the environment always wins.
+
+Start-up chatter: unless the user sets `TF_CPP_MIN_LOG_LEVEL`, TensorFlow's C++
+logging is at level 2 and `quiet_tensorflow_import` keeps what still reaches
+stderr while TensorFlow loads and probes for devices (CUDA plugin registration,
+absl's "All log messages before absl::InitializeLog()", cuInit on a CPU-only
+machine) off the terminal.
 """
 import os
+import sys
+
+LOG_LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
+_USER_LOG_LEVEL = LOG_LEVEL_ENV in os.environ   # the user's choice, before we set a default
 
 
 def configure_tensorflow_env(onednn):
@@ -24,7 +34,39 @@ def configure_tensorflow_env(onednn):
   """
   if onednn is not None:
     os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1' if onednn else '0')
-  os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')   # TF's C++ start-up chatter off stderr
+  os.environ.setdefault(LOG_LEVEL_ENV, '2')   # TF's C++ start-up chatter off stderr
+
+
+def quiet_tensorflow_import():
+  """Import TensorFlow and list its devices with file descriptor 2 captured, so the
+  C++ start-up lines that ignore TF_CPP_MIN_LOG_LEVEL stay off stderr; what was
+  captured is shown if that fails.  A no-op redirect when the user set
+  TF_CPP_MIN_LOG_LEVEL (they asked for TensorFlow's logging).  Returns `tf`.
+
+  Listing physical devices does not start the runtime: logical-device splits and
+  visible-device choices made afterwards still apply.
+  """
+  if _USER_LOG_LEVEL or 'tensorflow' in sys.modules:
+    import tensorflow as tf
+    return tf
+  import tempfile
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile(mode='w+') as capture:
+    os.dup2(capture.fileno(), 2)
+    try:
+      import tensorflow as tf
+      tf.config.list_physical_devices()   # cuInit and friends print here
+    except BaseException:
+      os.dup2(saved, 2)
+      capture.seek(0)
+      sys.stderr.write(capture.read())
+      raise
+    finally:
+      os.dup2(saved, 2)
+      os.close(saved)
+  tf.get_logger().setLevel('ERROR')
+  return tf
 
 
 def skip_graph_rewrites_on_cpu():

@@ -9,6 +9,7 @@ import os
 import tarfile
 import zipfile
 
+from common.progress import progress
 from data.download import reading
 
 
@@ -16,27 +17,37 @@ def iter_members(path, want):
   """Yield (member name, bytes) for every file whose name satisfies `want`.
 
   Names use '/' separators and are relative to the archive (or folder) root.
-  Any decoding failure becomes a one-line UserError (see `reading`).
+  Any decoding failure becomes a one-line UserError (see `reading`).  A progress
+  bar counts the files (folder, zip) or the archive bytes read (tar streams).
   """
+  desc = os.path.basename(os.path.normpath(path))
   with reading(path):
     if os.path.isdir(path):
+      names = []
       for root, _, files in os.walk(path):
         for fname in sorted(files):
           full = os.path.join(root, fname)
           name = os.path.relpath(full, path).replace(os.sep, '/')
           if want(name):
-            with open(full, 'rb') as f:
-              yield name, f.read()
+            names.append((name, full))
+      for name, full in progress(names, unit='file', desc=desc):
+        with open(full, 'rb') as f:
+          yield name, f.read()
     elif zipfile.is_zipfile(path):
       with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-          if not info.is_dir() and want(info.filename):
-            yield info.filename, zf.read(info)
+        infos = [i for i in zf.infolist() if not i.is_dir() and want(i.filename)]
+        for info in progress(infos, unit='file', desc=desc):
+          yield info.filename, zf.read(info)
     else:
-      with tarfile.open(path, 'r|*') as tf:
-        for member in tf:
-          if member.isfile() and want(member.name):
-            yield member.name, tf.extractfile(member).read()
+      from tqdm.utils import CallbackIOWrapper
+      with open(path, 'rb') as raw, progress(total=os.path.getsize(path), unit='B',
+                                             unit_scale=True, unit_divisor=1024,
+                                             desc=desc) as bar:
+        with tarfile.open(fileobj=CallbackIOWrapper(bar.update, raw, 'read'),
+                          mode='r|*') as tf:
+          for member in tf:
+            if member.isfile() and want(member.name):
+              yield member.name, tf.extractfile(member).read()
 
 
 def read_members(path, names):

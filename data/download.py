@@ -24,9 +24,13 @@ import urllib.request
 
 import numpy as np
 
-from common.errors import UserError
+from common.errors import ArgumentParser, UserError
 
 OFFLINE_ENV = 'L2B_OFFLINE'
+# Archives already on the machine: $SHARED_DATASETS/<name>/ (empty: look nowhere), by
+# default ../shared/datasets/<name>/ beside the checkout (what the quickstarts use).
+SHARED_ENV = 'SHARED_DATASETS'
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CHUNK = 1 << 20
 
 
@@ -34,19 +38,65 @@ def script_parser(script_file, description):
   """argparse parser with the flags every get_data script has.
 
   --out defaults to the script's own folder, as the original scripts wrote
-  their .npy files next to themselves.
+  their .npy files next to themselves.  Without --source, the archives of
+  `shared_folder` are used when it exists (said so on stdout).
   """
-  parser = argparse.ArgumentParser(description=description)
+  name = os.path.basename(os.path.dirname(os.path.abspath(script_file)))
+  parser = _ScriptParser(description=description, prog='data/%s/get_data.py' % name)
+  parser.dataset = name
   parser.add_argument(
       '--out', default=os.path.dirname(os.path.abspath(script_file)),
       help='folder for the .npy splits (default: the script folder)')
   parser.add_argument(
-      '--source', nargs='+', default=None, metavar='PATH',
+      '--source', nargs='+', default=None, metavar='PATH', type=existing_path,
       help='already downloaded archive file(s), or folder(s) holding them')
   parser.add_argument(
       '--no-verify', dest='verify', action='store_false',
       help='do not check archive checksums (prints a warning)')
   return parser
+
+
+def shared_folder(name):
+  """`$SHARED_DATASETS/<name>` (default `<repo>/../shared/datasets/<name>`) if it is a
+  folder, else None."""
+  root = os.environ.get(SHARED_ENV, os.path.join(os.path.dirname(REPO), 'shared', 'datasets'))
+  path = os.path.join(root, name) if root else ''
+  return path if path and os.path.isdir(path) else None
+
+
+class _ScriptParser(ArgumentParser):
+  dataset = None
+
+  def parse_args(self, args=None, namespace=None):
+    args = super().parse_args(args, namespace)
+    if args.source is None and self.dataset:
+      found = shared_folder(self.dataset)
+      if found:
+        print('looking for the archives in %s (shared datasets; --source PATH to use '
+              'others, %s= to turn this off)' % (found, SHARED_ENV), flush=True)
+        args.source = [found]
+    return args
+
+
+def existing_path(path):
+  """argparse type: a file or folder that exists (`--source` typos named as such)."""
+  if not os.path.exists(path):
+    raise argparse.ArgumentTypeError('%s: no such file or folder' % path)
+  return path
+
+
+def int_at_least(low):
+  """argparse type: an integer >= `low`."""
+  def parse(text):
+    try:
+      value = int(text)
+    except ValueError:
+      raise argparse.ArgumentTypeError('not an integer: %r' % text)
+    if value < low:
+      raise argparse.ArgumentTypeError('must be >= %d, got %d' % (low, value))
+    return value
+  parse.__name__ = 'integer'
+  return parse
 
 
 def file_digest(path, algo):
@@ -142,15 +192,15 @@ def _download(url, path, name, dest_dir):
 
   if os.environ.get(OFFLINE_ENV, '') not in ('', '0'):
     raise fail('offline: %s is set' % OFFLINE_ENV)
-  from tqdm import tqdm
+  from common.progress import progress
   part = path + '.part'
   print('downloading %s from %s' % (name, url), flush=True)
   try:
     req = urllib.request.Request(url, headers={'User-Agent': 'l2b-get-data'})
     with urllib.request.urlopen(req, timeout=60) as resp, open(part, 'wb') as f:
       total = resp.headers.get('Content-Length')
-      with tqdm(total=int(total) if total else None, unit='B', unit_scale=True,
-                desc=name) as bar:
+      with progress(total=int(total) if total else None, unit='B', unit_scale=True,
+                    unit_divisor=1024, desc=name) as bar:
         for chunk in iter(lambda: resp.read(_CHUNK), b''):
           f.write(chunk)
           bar.update(len(chunk))

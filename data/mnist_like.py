@@ -11,6 +11,7 @@ import os
 import numpy as np
 from PIL import Image
 
+from common.progress import progress
 from data import download, images
 
 IMAGES = 't10k-images-idx3-ubyte.gz'
@@ -23,7 +24,7 @@ def convert(pixels, labels):
   # so resizing the grey image and repeating it gives the same pixels.
   small = np.stack([
       np.asarray(Image.fromarray(p).resize((32, 32), images.RESAMPLE))
-      for p in pixels])
+      for p in progress(pixels, unit='img', desc='resize to 32x32')])
   rgb = np.repeat(small[..., None], 3, axis=-1)
   return [images.unit_float(rgb[labels == c]) for c in np.unique(labels)]
 

@@ -2,13 +2,17 @@
 # Long-tailed CIFAR-10 (imbalance factor 100: 5000 images of class 0 down to 50 of
 # class 9, 10 balanced target images per class) with ResNet-20 v1, then the plain
 # baseline (--no-reweight) with the same settings.
-#   SOURCE=cifar-10-python.tar.gz or its extracted folder (empty: TFDS, online),
+#   SOURCE=cifar-10-python.tar.gz or its extracted folder (default: the one in
+#          $SHARED_DATASETS, default ../shared/datasets, when present; empty: TFDS, online),
 #   IMF=100, MODE=both|tdr|plain; extra arguments go to both tdr_main.py runs.
 # The original README gives no CIFAR command; steps/batch here are ours (~200 epochs
 # of the ~12.4k long-tail images at batch 50, so all three learning-rate drops happen).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SOURCE=${SOURCE-../shared/datasets/cifar10/cifar-10-python.tar.gz}
+if [ -z "${SOURCE+set}" ]; then   # unset: the shared archive if there is one, else TFDS
+  SOURCE=${SHARED_DATASETS:-../shared/datasets}/cifar10/cifar-10-python.tar.gz
+  [ -e "$SOURCE" ] || SOURCE=
+fi
 IMF=${IMF:-100}
 DATA=${DATA:-./runs/data/cifar10_lt$IMF}
 JOB=${JOB:-./runs/cifar10_lt$IMF}

@@ -3,12 +3,16 @@
 # 0.995 (24 vs 4975 training images, a balanced target set of 10 + 10), dataset
 # generation then training for 20000 steps; then the plain baseline (--no-reweight,
 # class weights fixed at 1/2) with the same settings, so the two print side by side.
-#   SOURCE=folder of the MNIST idx .gz files (default ../shared/datasets/mnist;
-#          set SOURCE= to download through TFDS), MODE=both|tdr|plain, extra
+#   SOURCE=folder of the MNIST idx .gz files (default: $SHARED_DATASETS/mnist, default
+#          ../shared/datasets/mnist, when present, else TFDS, online; set SOURCE= for
+#          TFDS), MODE=both|tdr|plain, extra
 #   arguments go to both tdr_main.py runs (e.g. --train-steps 5000 --num-gpus 0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SOURCE=${SOURCE-../shared/datasets/mnist}
+if [ -z "${SOURCE+set}" ]; then   # unset: the shared archives if there are some, else TFDS
+  SOURCE=${SHARED_DATASETS:-../shared/datasets}/mnist
+  [ -e "$SOURCE" ] || SOURCE=
+fi
 DATA=${DATA:-./runs/data/mnist_23_0995}
 JOB=${JOB:-./runs/mnist_23_0995}
 MODE=${MODE:-both}

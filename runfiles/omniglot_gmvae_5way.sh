@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Meta-GMVAE, Omniglot 5-way (original README): --way 5 --sample-size 200, other flags default.
-# Arrays: python data/omniglot/get_data.py --layout gmvae  (writes data/omniglot/gmvae/).
+# Arrays: data/omniglot/get_data.py --layout gmvae writes them first (skipped once done;
+# archives from $SHARED_DATASETS, default ../shared/datasets, else downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+DATA_DIR=${DATA_DIR:-data/omniglot/gmvae}
+python data/omniglot/get_data.py --layout gmvae --out "$DATA_DIR"
 python gmvae_main.py --dataset omniglot \
-  --data-dir "${DATA_DIR:-data/omniglot/gmvae}" \
+  --data-dir "$DATA_DIR" \
   --save-dir "${SAVE_DIR:-runs/omniglot-5way-experiment}" \
   --way 5 --sample-size 200 "$@"

@@ -23,8 +23,9 @@ SCRIPTS = ['cifar', 'svhn', 'mimgnet', 'cub', 'aircraft', 'quickdraw',
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def run_script(name, *args, cwd=None, offline=True):
-  env = dict(os.environ, L2B_OFFLINE='1' if offline else '0')
+def run_script(name, *args, cwd=None, offline=True, shared=''):
+  """shared: $SHARED_DATASETS (default '': no lookup of ../shared/datasets)."""
+  env = dict(os.environ, L2B_OFFLINE='1' if offline else '0', SHARED_DATASETS=shared)
   script = REPO / 'data' / name / 'get_data.py'
   return subprocess.run([sys.executable, str(script), *map(str, args)],
                         cwd=cwd or REPO, env=env, capture_output=True,

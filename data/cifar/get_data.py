@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
 import numpy as np  # noqa: E402
 
 from common.errors import run_cli  # noqa: E402
+from common.progress import progress  # noqa: E402
 from data import archive, download, images  # noqa: E402
 
 ARCHIVE = 'cifar-100-python.tar.gz'
@@ -72,7 +73,8 @@ def build_split(pixels, labels, names, classes, jpeg):
   """Dense float32 [len(classes), n, 32, 32, 3]; every class must have n."""
   n = np.sum(labels == names.index(classes[0]))
   out = np.empty((len(classes), n, 32, 32, 3), np.float32)
-  for i, cls in enumerate(classes):
+  for i, cls in enumerate(progress(classes, unit='class',
+                                   desc='jpeg round trip' if jpeg else 'classes')):
     imgs = pixels[labels == names.index(cls)]
     if len(imgs) != n:  # the real archive has 600 of every class
       raise ValueError('class %s has %d images, %s has %d'

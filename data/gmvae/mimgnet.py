@@ -13,6 +13,7 @@ import os
 import numpy as np
 
 from common.errors import UserError, require
+from common.progress import progress
 
 SPLITS = ('train', 'val', 'test')
 IMAGES_PER_CLASS = 600      # the original reshapes val/test features to [K, 600, D]
@@ -40,7 +41,10 @@ def load_features(data_dir, split, per_class=IMAGES_PER_CLASS):
     x = x.reshape(-1, per_class, x.shape[-1])
   require(x.ndim == 3 and min(x.shape) > 0, '%s has shape %s, expected [images, D] or '
           '[classes, images, D]' % (path, x.shape))
-  require(np.all(np.isfinite(x)), '%s holds non-finite values' % path)
+  redo = 'write it again with gmvae_main.py --dataset simclr --feature-save-dir %s' % data_dir
+  require(np.issubdtype(x.dtype, np.floating), '%s holds %s values, expected float32 '
+          'features; %s' % (path, x.dtype, redo))
+  require(np.all(np.isfinite(x)), '%s holds non-finite values; %s' % (path, redo))
   return x.astype(np.float32)
 
 
@@ -73,7 +77,7 @@ def load_images(root, split, size=IMAGE_SIZE):
   from PIL import Image
   files = [name for _, names in read_csv(root, split) for name in names]
   out = np.empty((len(files), size, size, 3), np.uint8)
-  for i, name in enumerate(files):
+  for i, name in enumerate(progress(files, unit='img', desc='%s images' % split)):
     path = os.path.join(root, 'images', name)
     require(os.path.isfile(path), 'missing image %s (listed in %s.csv)' % (path, split))
     try:

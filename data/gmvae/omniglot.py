@@ -21,9 +21,13 @@ def load_split(data_dir, split):
     raise UserError('cannot read %s (%s); %s' % (path, err, HINT % data_dir))
   require(x.ndim == 5 and x.shape[2:] == IMAGE_SHAPE and x.shape[0] > 0 and x.shape[1] > 0,
           '%s has shape %s, expected [classes, images, 28, 28, 1]' % (path, x.shape))
+  require(np.issubdtype(x.dtype, np.floating), '%s holds %s values, expected float32 pixels '
+          'in [0, 1] (the BCE targets); %s' % (path, x.dtype, HINT % data_dir))
   x = np.asarray(x, np.float32)
-  require(np.all(np.isfinite(x)) and x.min() >= 0. and x.max() <= 1.,
-          '%s must hold finite pixel values in [0, 1] (the BCE targets)' % path)
+  lo, hi = float(x.min()), float(x.max())   # NaN / inf show up here
+  require(np.isfinite(lo) and np.isfinite(hi) and lo >= 0. and hi <= 1.,
+          '%s holds values in [%g, %g], expected finite pixels in [0, 1] (the BCE targets); '
+          '%s' % (path, lo, hi, HINT % data_dir))
   return x
 
 

@@ -76,7 +76,7 @@ def build(args):
 
 def main(argv=None):
   parser = download.script_parser(__file__, __doc__.split('\n')[0])
-  parser.add_argument('--splits_dir', default=None, metavar='DIR',
+  parser.add_argument('--splits_dir', default=None, metavar='DIR', type=download.existing_path,
                       help='folder with train.csv, val.csv, test.csv')
   download.prebuilt_or_build(parser.parse_args(argv), PREBUILT, build)
 

@@ -33,6 +33,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from common.errors import UserError, run_cli  # noqa: E402
+from common.progress import progress  # noqa: E402
 from data import archive, download  # noqa: E402
 
 URL = 'https://raw.githubusercontent.com/brendenlake/omniglot/master/python/'
@@ -86,7 +87,8 @@ def load_subsets(args):
 
 def resize(ink, size, binary):
   """[..., 105, 105] bool -> float32 [..., size, size] in [0, 1]."""
-  flat = ink.reshape(-1, *ink.shape[-2:])
+  flat = progress(ink.reshape(-1, *ink.shape[-2:]), unit='img',
+                  desc='resize to %dx%d' % (size, size))
   if binary:  # PIL resizes 1-bit images with nearest neighbour
     small = [np.asarray(Image.fromarray(x).resize((size, size))) for x in flat]
   else:
@@ -133,9 +135,9 @@ def main(argv=None):
   here = os.path.dirname(os.path.abspath(__file__))
   parser = download.script_parser(__file__, __doc__.split('\n')[0])
   parser.add_argument('--layout', choices=('taml', 'gmvae'), default='taml')
-  parser.add_argument('--seed', type=int, default=1,
+  parser.add_argument('--seed', type=download.int_at_least(0), default=1,
                       help='seed of the character split permutation')
-  parser.add_argument('--n_valid', type=int, default=100,
+  parser.add_argument('--n_valid', type=download.int_at_least(1), default=100,
                       help='taml layout: background characters for valid')
   parser.add_argument('--archives', default=here, metavar='DIR',
                       help='where downloaded archives are kept (default: the '

@@ -69,8 +69,9 @@ def main(argv=None):
   parser = download.script_parser(__file__, __doc__.split('\n')[0])
   parser.add_argument('--ver', type=int, choices=(1, 2), default=1,
                       help="1: l2b's validation images, 2: random 600/class")
-  parser.add_argument('--seed', type=int, default=222, help='for --ver 2')
-  parser.add_argument('--val_idx', default=None, metavar='PATH',
+  parser.add_argument('--seed', type=download.int_at_least(0), default=222,
+                      help='for --ver 2')
+  parser.add_argument('--val_idx', default=None, metavar='PATH', type=download.existing_path,
                       help="l2b's data/svhn/val_idx.npy (downloaded if absent)")
   args = parser.parse_args(argv)
   if download.splits_done(args.out, ['valid', 'test']):
@@ -82,7 +83,8 @@ def main(argv=None):
            for name, md5 in MD5.items()}
   val_idx = None
   if args.ver == 1:
-    path = fetch(VAL_IDX, VAL_IDX_URL, VAL_IDX_MD5, args.val_idx)
+    path = fetch(VAL_IDX, VAL_IDX_URL, VAL_IDX_MD5,
+                 args.val_idx or download.pick_source(args.source, VAL_IDX))
     with download.reading(path):
       val_idx = np.load(path)
       if len(val_idx) != N_CLASSES:

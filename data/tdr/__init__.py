@@ -6,10 +6,14 @@ NUM_CLASSES = {'mnist': 10, 'cifar10': 10, 'cifar100': 100}
 
 
 def check_parent_dir(path, flag):
-  """Absolute `path`; `UserError` unless the folder that would hold it exists."""
+  """Absolute `path`, with the folder that will hold it created (and its parents);
+  `UserError` when that folder cannot be created."""
   import os
   from common.errors import UserError
   path = os.path.abspath(path)
-  if not os.path.isdir(os.path.dirname(path)):
-    raise UserError('parent folder of %s does not exist: %s' % (flag, os.path.dirname(path)))
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+  except OSError as err:
+    raise UserError('cannot create the parent folder of %s %s: %s'
+                    % (flag, path, err.strerror or err))
   return path

@@ -15,6 +15,8 @@ def make_and_write(data_dir, dataset, source=None, seed=0, long_tail=False,
                    minority_labels=(2,), majority_labels=(3,), n0=5000, imf=1.0,
                    log=print):
   """Sample the splits, write {train,validation,test}.tfrecords and summary.json."""
+  if source and not os.path.exists(source):
+    raise UserError('--source not found: %s (no such file or folder)' % source)
   check_parent_dir(data_dir, '--data-dir')
   (x_train, y_train), (x_test, y_test) = sources.load(dataset, source)
   if long_tail:
@@ -34,7 +36,9 @@ def make_and_write(data_dir, dataset, source=None, seed=0, long_tail=False,
     os.makedirs(data_dir, exist_ok=True)
   except OSError as err:
     raise UserError('cannot create --data-dir %s: %s' % (data_dir, err))
-  from data.tdr import tfrecords  # late: TensorFlow only once the splits are valid
+  from common.tf_env import quiet_tensorflow_import
+  quiet_tensorflow_import()   # late: TensorFlow only once the splits are valid
+  from data.tdr import tfrecords
   arrays = {'train': x_train, 'test': x_test}
   counts = {}
   for split, (src, idx, lab) in splits.items():

@@ -124,6 +124,8 @@ def download(dataset):
   if not _prepared_locally(dataset) and not _online():
     raise UserError('no --source given and %s cannot be downloaded (offline): pass '
                     '--source with the standard archive' % dataset)
+  from common.tf_env import quiet_tensorflow_import
+  quiet_tensorflow_import()
   errors = []
   for fetch in (_tfds, _keras):
     try:

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from common.errors import UserError
+from common.progress import progress
 
 SPLIT_FILES = {s: s + '.tfrecords' for s in ('train', 'validation', 'test')}
 SHUFFLE_BUFFER = 10000
@@ -32,7 +33,8 @@ def write(path, images, labels):
   """Write uint8 HWC `images` with int `labels` to `path` (replaced)."""
   tmp = path + '.part'
   with tf.io.TFRecordWriter(tmp) as writer:
-    for image, label in zip(images, labels):
+    for image, label in progress(zip(images, labels), total=len(labels), unit='img',
+                                 desc=os.path.basename(path)):
       writer.write(_example(image, label))
   os.replace(tmp, path)
 
