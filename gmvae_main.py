@@ -20,6 +20,7 @@ from common.tf_env import configure_tensorflow_env, quiet_tensorflow_import
 configure_tensorflow_env(onednn=True)   # before TensorFlow is imported
 
 from common.dash_flags import check_ranges, normalise_argv
+from common.lifecycle import define_flags as define_lifecycle_flags
 from common.errors import UserError, absl_main, require
 
 DEFAULTS = {   # the originals' argparse defaults, per script
@@ -69,13 +70,7 @@ flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker']
 flags.DEFINE_integer('num-devices', 0, 'mirrored: use this many devices (0: all visible).')
 flags.DEFINE_integer('cpu-devices', 0, 'Split the CPU into this many logical devices.')
 flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for the workers.')
-flags.DEFINE_float('save-minutes', 10, 'Also checkpoint when this many minutes passed since '
-                   'the last checkpoint (0: only at the end of each --freq-iters period).',
-                   lower_bound=0)
-flags.DEFINE_integer('keep-checkpoints', 2, 'Numbered checkpoints kept in <save-dir>/ckpt.',
-                     lower_bound=1)
-flags.DEFINE_bool('override-config', False, 'Resume although the flags differ from the run\'s '
-                  'config.json (which then records the new values).')
+define_lifecycle_flags(dashed=True, keep=2, periodic='at the end of each --freq-iters period')
 flags.DEFINE_bool('mixed-precision', False, 'Omniglot: conv encoder/decoder in bfloat16 (GPU '
                   'runs); the set transformer, EM and losses stay float32.')
 check_ranges(at_least=dict({n: 1 for n in _INT}, **{

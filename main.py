@@ -14,6 +14,7 @@ from absl import flags
 from absl import logging
 
 from common.dash_flags import check_ranges
+from common.lifecycle import define_flags as define_lifecycle_flags
 from common.errors import absl_main, require
 from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,
                            quiet_tensorflow_import, skip_graph_rewrites_on_cpu)
@@ -58,12 +59,7 @@ flags.DEFINE_bool('bn_counts_padding', True,
                   'Support batch norm counts the zero-padding rows, as the original.')
 flags.DEFINE_bool('jit_compile', False, 'XLA-compile the meta-train step.')
 # --- run lifecycle (common/run_dir.py, common/checkpoints.py) ---
-flags.DEFINE_float('save_minutes', 10, 'Also checkpoint when this many minutes passed since '
-                   'the last checkpoint (0: only every --save_freq iterations).', lower_bound=0)
-flags.DEFINE_integer('keep_checkpoints', 3, 'Numbered checkpoints kept in <savedir>/ckpt.',
-                     lower_bound=1)
-flags.DEFINE_bool('override_config', False, 'Resume or meta-test although flags differ from '
-                  'the run\'s config.json (meta_train then records the new values).')
+define_lifecycle_flags(dashed=False, keep=3, periodic='every --save_freq iterations')
 # --- scale-out (common/distribute.py) ---
 flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
                   'default: one device; mirrored: the tasks of a metabatch split over all '

@@ -14,6 +14,7 @@ import sys
 from absl import flags
 
 from common.dash_flags import check_ranges, normalise_argv, reject_extra_args
+from common.lifecycle import define_flags as define_lifecycle_flags
 from common.errors import UserError, absl_main
 from common.tf_env import configure_tensorflow_env, quiet_tensorflow_import
 
@@ -60,12 +61,7 @@ flags.DEFINE_integer('cpu-devices', 0, 'Split the CPU into this many logical dev
                      '(CPU runs of --strategy mirrored).')
 flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for the other '
                      'workers before failing.')
-flags.DEFINE_float('save-minutes', 10, 'Also checkpoint when this many minutes passed since '
-                   'the last checkpoint (0: only every --eval-freq steps).', lower_bound=0)
-flags.DEFINE_integer('keep-checkpoints', 3, 'Numbered checkpoints kept in <job-dir>/checkpoints.',
-                     lower_bound=1)
-flags.DEFINE_bool('override-config', False, 'Resume although the flags differ from the run\'s '
-                  'config.json (which then records the new values).')
+define_lifecycle_flags(dashed=True, keep=3, periodic='every --eval-freq steps')
 flags.DEFINE_bool('mixed-precision', False, 'Keras mixed_bfloat16 policy for the model '
                   '(GPU runs): layers compute in bfloat16, weights, batch-norm statistics, '
                   'losses and the class weights stay float32.')

@@ -137,11 +137,17 @@ def publish_folder(link, step, checkpoint, state=None):
     os.symlink(target, tmp_link)
     os.replace(tmp_link, link)
     fsync_dir(parent)
-  # the previous target, and any folder a kill left unpublished
-  stale = re.compile(r'^%s-\d+$' % re.escape(name))
+  # the previous target, and what a kill left: unpublished folders, temp leftovers
+  folder = re.compile(r'^%s-\d+$' % re.escape(name))
+  leftover = re.compile(r'(^|-)%s-\d+' % re.escape(name))
   for fname in os.listdir(parent):
-    if stale.match(fname) and fname != target:
-      shutil.rmtree(os.path.join(parent, fname), ignore_errors=True)
+    temp = fname.startswith(TMP_PREFIX) and leftover.search(fname[len(TMP_PREFIX):])
+    if (folder.match(fname) or temp) and fname != target:
+      path = os.path.join(parent, fname)
+      if os.path.islink(path):
+        os.remove(path)
+      else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def verify_folder(path):

@@ -78,6 +78,24 @@ class SaveTimer:
     return self.seconds > 0 and self.clock() - self.last >= self.seconds
 
 
+def define_flags(dashed, keep, periodic):
+  """The lifecycle flags of an entry point: --save_minutes, --keep_checkpoints,
+  --override_config (dashed spellings for the TDR and Meta-GMVAE entry points).
+  `periodic` says when the trainer checkpoints anyway (for --help)."""
+  from absl import flags
+  caller = sys._getframe(1).f_globals['__name__']   # the flags belong to the entry point
+  module = sys.argv[0] if caller == '__main__' else caller   # absl's name for __main__
+  name = lambda n: n.replace('_', '-') if dashed else n
+  flags.DEFINE_float(name('save_minutes'), 10, 'Also checkpoint when this many minutes passed '
+                     'since the last checkpoint (0: only %s).' % periodic, lower_bound=0,
+                     module_name=module)
+  flags.DEFINE_integer(name('keep_checkpoints'), keep, 'Numbered checkpoints kept.',
+                       lower_bound=1, module_name=module)
+  flags.DEFINE_bool(name('override_config'), False, 'Resume (or meta-test) although flags '
+                    'differ from the run\'s config.json (a resumed run records the new values).',
+                    module_name=module)
+
+
 def check_finite_loss(value, step, store, what='loss', suspect_from=None):
   """Stop the run (`UserError`, nothing saved) on a non-finite `value` at `step`.
 

@@ -121,13 +121,16 @@ def validate(run, eval_step):
   results = {}
   for name, sampler in run.id_samplers.items():
     avg = reporting.Averages('cent', 'kl', 'id_acc')
-    for j in range(n_batches):
+    for j in progress(range(n_batches), desc='val/%s' % name, unit='batch', leave=False,
+                      disable=not run.chief or None):
       cent, kl, acc = eval_step(run.episode(sampler, 'mval'), run.seed(j))
       avg.add(cent=cent, kl=kl, id_acc=acc)
     results[name] = avg.means()
   ood = [(n, s) for n, s in run.ood_samplers.items() if 'mval' in s.classes]
   for name, sampler in ood[:1]:   # the original validates on the first OOD set
-    accs = [eval_step(run.episode(sampler, 'mval'), run.seed(j))[2] for j in range(n_batches)]
+    accs = [eval_step(run.episode(sampler, 'mval'), run.seed(j))[2]
+            for j in progress(range(n_batches), desc='val/%s' % name, unit='batch',
+                              leave=False, disable=not run.chief or None)]
     results['ood'] = {'ood_acc': float(np.mean(accs))}
   return results
 

@@ -1,0 +1,58 @@
+"""The README's first-run commands, verbatim, in a fresh clone with ../shared
+beside it (offline, real data), at short settings passed through "$@".
+
+A clone, not this checkout: what a newcomer has (no arrays prepared by other
+tests, no run folders), with the committed runfiles only.
+"""
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import DATASETS, REPO
+
+pytestmark = pytest.mark.skipif(not DATASETS.is_dir(),
+                                reason='needs the real datasets in ../shared/datasets')
+
+
+@pytest.fixture(scope='module')
+def clone(tmp_path_factory):
+  root = tmp_path_factory.mktemp('fresh')
+  subprocess.run(['git', 'clone', '--quiet', '--local', str(REPO), str(root / 'repo')],
+                 check=True)
+  os.symlink(DATASETS.parent, root / 'shared')   # ../shared as CI and developers have it
+  return root / 'repo'
+
+
+def bash(clone, runfile, *args, env=None):
+  proc = subprocess.run(['bash', 'runfiles/' + runfile, *map(str, args)], cwd=clone,
+                        capture_output=True, text=True, timeout=900,
+                        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', **(env or {})))
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'Traceback' not in proc.stderr
+  return proc
+
+
+def test_quickstart_omniglot(clone):
+  proc = bash(clone, 'quickstart_omniglot.sh', '--n_train_iters', 2, '--val_freq', 2,
+              '--n_val_tasks', 4, '--n_test_episodes', 4, '--log_freq', 1)
+  lines = [l for l in proc.stdout.splitlines() if ' acc: ' in l]
+  assert [l.split(' acc:')[0] for l in lines] == ['id /omniglot', 'ood/mnist']
+  # meta_test with the run directory alone
+  proc = subprocess.run(['python', 'main.py', '--mode', 'meta_test', '--savedir',
+                         'results/quickstart/omniglot_maml', '--n_test_episodes', 4],
+                        cwd=clone, capture_output=True, text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert proc.stdout.count(' acc: ') == 2
+
+
+def test_mnist_tdr(clone):
+  proc = bash(clone, 'mnist_tdr.sh', '--train-steps', 20, '--eval-freq', 10, '--log-freq', 10)
+  assert 'tdr    accuracy' in proc.stdout and 'plain  accuracy' in proc.stdout
+
+
+def test_omniglot_gmvae_5way(clone):
+  proc = bash(clone, 'omniglot_gmvae_5way.sh', '--train-iters', 2, '--freq-iters', 2,
+              '--eval-episodes', 4, '--sample-size', 10, '--batch-size', 2,
+              '--train-mc-sample-size', 2, '--test-mc-sample-size', 2, '--noprogress')
+  assert proc.stdout.count('Final Test Accuracy') == 2
