@@ -54,6 +54,10 @@ flags.DEFINE_enum('episode_mode', '1', ['1', '2', '3'],
                   '1: class and task imbalance, 2: class only, 3: task only.')
 flags.DEFINE_bool('bn_counts_padding', True,
                   'Support batch norm counts the zero-padding rows, as the original.')
+flags.DEFINE_enum('bn_grad', 'fused', ['fused', 'exact'],
+                  "Batch norm's second derivative in the meta-gradient: 'fused' = the "
+                  "original graph's (fused kernel in tf.map_fn: the batch-norm backward held "
+                  "constant; the papers' numbers), 'exact' = the true second derivative.")
 flags.DEFINE_bool('jit_compile', False, 'XLA-compile the meta-train step.')
 # --- scale-out (common/distribute.py) ---
 flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],

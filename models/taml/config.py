@@ -19,6 +19,10 @@ class TamlConfig:
   # The original's support-pass batch norm counts the zero-padding rows of the
   # metabatch; False excludes them (a fix, off by default to match the paper).
   bn_counts_padding: bool = True
+  # Second derivative of the inner-loop batch norm (learner.bn_relu_pool_variant):
+  # 'fused' = the original graph's (its fused kernel inside tf.map_fn holds the
+  # batch-norm backward constant, the papers' numbers), 'exact' = the true one.
+  bn_grad: str = 'fused'
   # Pad every support set to way * max_shot rows (one static shape, for XLA);
   # otherwise to the metabatch's longest support, as the original, with the
   # row dimension left dynamic (still one trace).
@@ -45,5 +49,16 @@ class TamlConfig:
   ARCHITECTURE_FIELDS = ('way', 'alpha_on', 'omega_on', 'gamma_on', 'z_on',
                          'image_size', 'n_channel', 'multi_dataset')
 
+  # Fields that change what meta-training computes but not the parameters:
+  # stored beside the checkpoint, checked when a training run resumes.
+  TRAINING_FIELDS = ('bn_grad',)
+  # What a config.json written before a field existed meant.
+  LEGACY_VALUES = {'bn_grad': 'exact'}
+
   def architecture(self):
     return {k: getattr(self, k) for k in self.ARCHITECTURE_FIELDS}
+
+  def run_config(self, training=True):
+    """What config.json holds (training=True) or what meta_test checks (False)."""
+    fields = self.ARCHITECTURE_FIELDS + (self.TRAINING_FIELDS if training else ())
+    return {k: getattr(self, k) for k in fields}

@@ -33,23 +33,28 @@ def config_from_flags(f):
                     inner_lr=f.inner_lr, alpha_on=f.alpha_on, omega_on=f.omega_on,
                     gamma_on=f.gamma_on, z_on=f.z_on, image_size=sizes.pop(),
                     multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding,
+                    bn_grad=f.bn_grad,
                     fixed_support=f.jit_compile,
                     encoder_dtype=precision.compute_dtype(f.mixed_precision))
 
 
-def check_run_config(savedir, cfg, write):
-  """Refuse a savedir whose checkpoints belong to another architecture."""
+def check_run_config(savedir, cfg, write, training=True):
+  """Refuse a savedir whose checkpoints belong to another architecture or, when
+  training resumes, were trained another way (`TamlConfig.TRAINING_FIELDS`:
+  meta_test takes no outer gradient, so --bn_grad does not matter there)."""
   path = os.path.join(savedir, CONFIG_FILE)
   if os.path.exists(path):
     with open(path) as fh:
       saved = json.load(fh)
-    diff = {k: (saved.get(k), v) for k, v in cfg.architecture().items() if saved.get(k) != v}
+    saved_value = lambda k: saved.get(k, TamlConfig.LEGACY_VALUES.get(k))
+    diff = {k: (saved_value(k), v) for k, v in cfg.run_config(training).items()
+            if saved_value(k) != v}
     require(not diff, 'the checkpoint in %s was trained with another configuration '
             '(saved vs now: %s); use another --savedir or the same flags'
             % (savedir, ', '.join('%s %s vs %s' % (k, a, b) for k, (a, b) in diff.items())))
   elif write:
     with open(path, 'w') as fh:
-      json.dump(cfg.architecture(), fh, indent=1)
+      json.dump(cfg.run_config(), fh, indent=1)
 
 
 class Run:
@@ -286,7 +291,7 @@ def meta_test(f):
           'no validated checkpoint in %s (expected %s.*): run meta_train to the end '
           'or until its first validation' % (f.savedir, best_path))
   cfg = config_from_flags(f)
-  check_run_config(f.savedir, cfg, write=False)
+  check_run_config(f.savedir, cfg, write=False, training=False)
   run = Run(f, ['mte'], ['mte'])
   try:
     tf.train.Checkpoint(model=run.params).read(best_path).assert_existing_objects_matched()
