@@ -60,9 +60,9 @@ def tf1_fused_second_order(u, u_beta):
 
   l2b's contrib `batch_norm` (fused) runs inside `tf.map_fn`, a control-flow v1
   while loop.  The gradient of its `FusedBatchNormGrad` op
-  (`_FusedBatchNormGradGrad`, tensorflow/python/ops/nn_grad.py at v1.12.0;
-  nn_fused_batch_norm_grad.py from 2.15 on) rebuilds the backward from
-  `op.inputs` and differentiates it with `tf.gradients` (a tape from 2.15 on).
+  (`_FusedBatchNormGradGrad`: tensorflow/python/ops/nn_grad.py in 1.12, with
+  `tf.gradients`; nn_fused_batch_norm_grad.py in 2.15, with a GradientTape)
+  rebuilds the backward from `op.inputs` and differentiates it.
   Inside the loop's gradient, control flow v1 (`WhileContext.AddValue` ->
   `GradLoopState.GetRealValue`) feeds those rebuilt ops stack pops of the
   forward values instead of the values themselves, so neither input is
