@@ -57,6 +57,10 @@ flags.DEFINE_enum('episode_mode', '1', ['1', '2', '3'],
                   '1: class and task imbalance, 2: class only, 3: task only.')
 flags.DEFINE_bool('bn_counts_padding', True,
                   'Support batch norm counts the zero-padding rows, as the original.')
+flags.DEFINE_enum('bn_grad', 'fused', ['fused', 'exact'],
+                  "Batch norm's second derivative in the meta-gradient: 'fused' = the "
+                  "original graph's (fused kernel in tf.map_fn: the batch-norm backward held "
+                  "constant; the papers' numbers), 'exact' = the true second derivative.")
 flags.DEFINE_bool('jit_compile', False, 'XLA-compile the meta-train step.')
 # --- run lifecycle (common/run_dir.py, common/checkpoints.py) ---
 define_lifecycle_flags(dashed=False, keep=3, periodic='every --save_freq iterations')
@@ -113,7 +117,8 @@ def main(argv):
   require(train or os.path.isdir(FLAGS.savedir),
           'no such --savedir %s: meta_train first' % FLAGS.savedir)
   run_dir = RunDirectory(FLAGS.savedir, '--savedir',
-                         chief=train and chief_process(FLAGS.strategy))
+                         chief=train and chief_process(FLAGS.strategy),
+                         legacy=training.LEGACY_VALUES)
   adopt_saved_flags(run_dir.saved_config(), training.TRAIN_FLAGS)
   compared = training.TRAIN_FLAGS if train else training.MODEL_FLAGS
   run_dir.check_config({k: FLAGS[k].value for k in compared}, FLAGS.override_config,

@@ -1,11 +1,12 @@
 """Seconds per meta-iteration of MAML, Meta-SGD and Bayesian TAML.
 
-Prints one table row per (geometry, model): first step (trace + run), the
+Prints one table row per (geometry, model, --bn_grad mode): first step (trace + run), the
 median of --iters steps after warm-up, and peak memory.  Each row runs in its
 own process so the memory peaks do not mix.
 
   python bench/taml_speed.py                      # cifar + mimgnet geometries
   python bench/taml_speed.py --geometry cifar --iters 5
+  python bench/taml_speed.py --model taml --bn_grad fused   # one mode only (default: both)
 """
 import argparse
 import json
@@ -33,7 +34,10 @@ MODELS = {
 }
 
 
-def measure(geometry, model, iters, jit, grappler_on_cpu=False):
+BN_GRADS = ('fused', 'exact')   # models/taml/learner.py
+
+
+def measure(geometry, model, iters, jit, grappler_on_cpu=False, bn_grad='fused'):
   """Run in a child process: returns first-step seconds, step times, peak memory."""
   import numpy as np
   import tensorflow as tf
@@ -47,7 +51,7 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False):
 
   g = dict(GEOMETRIES[geometry])
   metabatch = g.pop('metabatch')
-  cfg = TamlConfig(**g, **MODELS[model], fixed_support=jit)
+  cfg = TamlConfig(**g, **MODELS[model], fixed_support=jit, bn_grad=bn_grad)
   rng = np.random.default_rng(0)
   fake = [rng.random((cfg.max_shot + cfg.query, cfg.image_size, cfg.image_size, 3),
                      dtype=np.float32) for _ in range(2 * cfg.way)]
@@ -78,29 +82,36 @@ def main():
   p.add_argument('--geometry', choices=list(GEOMETRIES), action='append')
   p.add_argument('--model', choices=list(MODELS), action='append')
   p.add_argument('--iters', type=int, default=5, help='timed steps after warm-up (>= 5)')
+  p.add_argument('--bn_grad', choices=BN_GRADS + ('both',), default='both',
+                 help="batch norm's second derivative (main.py --bn_grad); both: a row each")
   p.add_argument('--jit_compile', action='store_true', help='XLA-compile the step')
   p.add_argument('--grappler_on_cpu', action='store_true',
                  help="keep grappler's rewrites on a CPU (main.py skips them there)")
-  p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
+  p.add_argument('--child', nargs=3, help=argparse.SUPPRESS)
   a = p.parse_args()
   if a.child:
-    print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu)))
+    print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu,
+                             a.child[2])))
     return
   print('TF_ENABLE_ONEDNN_OPTS=%s' % os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (TF default)'))
-  print('| geometry | model | device | first step (s) | s / iter (median of %d) | peak memory (MiB) | traces |' % a.iters)
-  print('|---|---|---|---|---|---|---|')
+  print('| geometry | model | bn_grad | device | first step (s) | s / iter (median of %d) '
+        '| peak memory (MiB) | traces |' % a.iters)
+  print('|---|---|---|---|---|---|---|---|')
+  modes = BN_GRADS if a.bn_grad == 'both' else (a.bn_grad,)
   for geometry in a.geometry or list(GEOMETRIES):
     for model in a.model or list(MODELS):
-      cmd = [sys.executable, __file__, '--child', geometry, model, '--iters', str(a.iters)]
-      cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
-      out = subprocess.run(cmd, capture_output=True, text=True)
-      if out.returncode:
-        print('| %s | %s | failed: %s |' % (geometry, model, out.stderr.strip().splitlines()[-1]))
-        continue
-      r = json.loads(out.stdout.strip().splitlines()[-1])
-      print('| %s | %s | %s | %.1f | %.2f | %.0f | %d |' % (
-          geometry, model, r['device'], r['first'], r['median'], r['peak_mb'], r['traces']),
-          flush=True)
+      for bn_grad in modes:
+        cmd = [sys.executable, __file__, '--child', geometry, model, bn_grad, '--iters', str(a.iters)]
+        cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+          print('| %s | %s | %s | failed: %s |' % (geometry, model, bn_grad,
+                                                  out.stderr.strip().splitlines()[-1]))
+          continue
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        print('| %s | %s | %s | %s | %.1f | %.2f | %.0f | %d |' % (
+            geometry, model, bn_grad, r['device'], r['first'], r['median'], r['peak_mb'],
+            r['traces']), flush=True)
 
 
 if __name__ == '__main__':

@@ -75,12 +75,14 @@ class RunDirectory:
   The lock is an `flock` on `<path>/.lock`: the kernel drops it when the process
   ends however it ends, so a killed run never leaves a stale lock behind.
   `chief=False` (non-chief workers of a multi-worker run) neither locks nor writes.
+  `legacy`: what a config.json written before a flag existed meant (name -> value).
   """
 
-  def __init__(self, path, flag, chief=True):
+  def __init__(self, path, flag, chief=True, legacy=None):
     if not path:
       raise UserError('%s is required (the run directory)' % flag)
     self.path, self.flag, self.chief = os.path.abspath(path), flag, chief
+    self.legacy = legacy or {}
     if os.path.exists(self.path) and not os.path.isdir(self.path):
       raise UserError('%s %s is a file, not a folder' % (flag, self.path))
     self._lock = None
@@ -121,7 +123,7 @@ class RunDirectory:
     if not isinstance(saved, dict):
       raise UserError('run configuration %s is not a JSON object; restore it or use another '
                       'run directory' % path)
-    return saved
+    return dict(self.legacy, **saved)
 
   def check_config(self, config, override=False, write=True, log=None):
     """Compare `config` (flag name -> value) with config.json.

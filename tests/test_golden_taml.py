@@ -63,7 +63,7 @@ def fixture_config(d):
   return TamlConfig(way=way, query=d['yte'].shape[1] // way, max_shot=FIXTURE_FLAGS['max_shot'],
                     n_steps=FIXTURE_FLAGS['n_steps'], inner_lr=FIXTURE_FLAGS['inner_lr'],
                     alpha_on='alpha/conv1_w' in d, omega_on=on('omega'), gamma_on=on('gamma'),
-                    z_on=on('z'), image_size=side)
+                    z_on=on('z'), image_size=side, bn_grad='exact')   # grad/ keys: the true gradient
 
 
 def episode(d, dtype='float32'):

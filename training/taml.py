@@ -30,7 +30,9 @@ from models.taml.parameters import TamlParameters
 TRAIN_FLAGS = ('id_dataset', 'ood_dataset', 'way', 'max_shot', 'query', 'n_steps', 'inner_lr',
                'metabatch', 'meta_lr', 'alpha_on', 'omega_on', 'gamma_on', 'z_on', 'seed',
                'val_freq', 'n_val_tasks', 'balance_freq', 'episode_mode', 'bn_counts_padding',
-               'jit_compile', 'mixed_precision')
+               'bn_grad', 'jit_compile', 'mixed_precision')
+# What a config.json written before a flag existed meant.
+LEGACY_VALUES = {'bn_grad': 'exact'}
 # What meta_test must share with the trained model; the other TRAIN_FLAGS it may
 # set (the runfiles test with --n_steps 10), and those it does not set are the
 # trained run's.
@@ -47,7 +49,7 @@ def config_from_flags(f):
                     inner_lr=f.inner_lr, alpha_on=f.alpha_on, omega_on=f.omega_on,
                     gamma_on=f.gamma_on, z_on=f.z_on, image_size=sizes.pop(),
                     multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding,
-                    fixed_support=f.jit_compile,
+                    bn_grad=f.bn_grad, fixed_support=f.jit_compile,
                     encoder_dtype=precision.compute_dtype(f.mixed_precision))
 
 

@@ -39,7 +39,7 @@ def step_sizes(alpha, inner_lr, way):
 
 
 def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
-               row_mask=None, omega=None, gamma=None):
+               row_mask=None, omega=None, gamma=None, bn_grad='exact'):
   """Adapted learner parameters after `n_steps` inner updates of one task.
 
   Args:
@@ -51,6 +51,9 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     row_mask: `[N]` rows counted in the batch-norm statistics (None: all).
     omega: `[way]` class weights logits, or None.
     gamma: `[5]` per-layer log step multipliers (conv1..4, dense), or None.
+    bn_grad: the batch norm's second derivative, 'exact' or 'fused'
+      (`learner.bn_relu_pool_variant`): what the outer gradient takes through
+      each step's batch-norm backward.
   """
   keys = sorted(params)
   # One exp and one unstack per task, not a slice and an exp per key and step.
@@ -60,7 +63,7 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     current = dict(zip(keys, values))
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(values)
-      logits = learner_forward(current, betas, xtr, image_shape, row_mask)
+      logits = learner_forward(current, betas, xtr, image_shape, row_mask, bn_grad)
       loss = inner_objective(per_class_loss(logits, ytr, n_rows), omega)
     grads = tape.gradient(loss, values)
     new = []

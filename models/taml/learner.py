@@ -52,7 +52,39 @@ def batch_norm_statistics(x, row_mask=None, rows=None):
   return mean, centred, tf.reduce_sum(tf.square(centred) * mask, axis=CHANNEL_AXES) / count, count
 
 
+BN_GRADS = ('fused', 'exact')   # TamlConfig.bn_grad, --bn_grad
+
+
+def tf1_fused_second_order(u, u_beta):
+  """What the original graph differentiated the batch-norm backward into: nothing.
+
+  l2b's contrib `batch_norm` (fused) runs inside `tf.map_fn`, a control-flow v1
+  while loop.  The gradient of its `FusedBatchNormGrad` op
+  (`_FusedBatchNormGradGrad`: tensorflow/python/ops/nn_grad.py in 1.12, with
+  `tf.gradients`; nn_fused_batch_norm_grad.py in 2.15, with a GradientTape)
+  rebuilds the backward from `op.inputs` and differentiates it.
+  Inside the loop's gradient, control flow v1 (`WhileContext.AddValue` ->
+  `GradLoopState.GetRealValue`) feeds those rebuilt ops stack pops of the
+  forward values instead of the values themselves, so neither input is
+  reached and all three gradients come back None: the backward (dL/dx from
+  dL/dy and x) is a constant to the outer gradient.  Measured: the original
+  graph under TF 2.15 and 2.19 compat.v1 equals a stop_gradient on it.
+  """
+  del u, u_beta
+  return None, None
+
+
 def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
+  """`bn_relu_pool_variant` with the exact second derivative ('exact')."""
+  return bn_relu_pool_variant(x, bias, beta, row_mask, rows, bn_grad='exact')
+
+
+def bn_relu_pool_tf1fused(x, bias, beta, row_mask=None, rows=None):
+  """`bn_relu_pool_variant` with the original graph's second derivative ('fused')."""
+  return bn_relu_pool_variant(x, bias, beta, row_mask, rows, bn_grad='fused')
+
+
+def bn_relu_pool_variant(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
   """maxpool(relu(BN(x + bias) + beta)): `[N, H, W, C] -> [N, H/2, W/2, C]` (2x2 VALID).
 
   Batch norm (offset beta only, eps 1e-3, batch statistics, see
@@ -76,7 +108,13 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
   `tf.nn.moments`: it stops the mean's gradient inside the variance, which
   keeps first but changes second derivatives (goldens/README, "Batch-norm
   formulation").
+
+  `bn_grad` picks the second derivative, never the values nor the first
+  derivative: 'exact' (`second_order` below, the true one) or 'fused'
+  (`tf1_fused_second_order`, what the original graph computed).
   """
+  if bn_grad not in BN_GRADS:
+    raise ValueError('bn_grad must be one of %s, not %r' % (BN_GRADS, bn_grad))
   mask = None if row_mask is None else tf.reshape(row_mask, [-1, 1, 1, 1])
   counted = (lambda t: t) if mask is None else (lambda t: t * mask)
   axes = tf.constant(CHANNEL_AXES)   # one constant for every reduction below
@@ -127,7 +165,7 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
         return (tf.raw_ops.ReluGrad(gradients=dg, features=out),
                 counted(const - c * per_c - u * r2nb) - through_pool)
 
-      return (dh, a), second_order
+      return (dh, a), (second_order if bn_grad == 'exact' else tf1_fused_second_order)
 
     return out, lambda g_out: backward(g_out, h)
 
@@ -135,13 +173,14 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
   return block(x + tf.stop_gradient(bias), beta)
 
 
-def conv_block(x, w, b, beta, row_mask=None, rows=None):
+def conv_block(x, w, b, beta, row_mask=None, rows=None, bn_grad='exact'):
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
-  original's order; computed pool first, see `bn_relu_pool`)."""
-  return bn_relu_pool(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask, rows)
+  original's order; computed pool first, see `bn_relu_pool_variant`)."""
+  block = bn_relu_pool if bn_grad == 'exact' else bn_relu_pool_tf1fused
+  return block(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask, rows)
 
 
-def learner_forward(params, betas, x, image_shape, row_mask=None):
+def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact'):
   """Logits of the conv-4 learner.
 
   Args:
@@ -151,6 +190,9 @@ def learner_forward(params, betas, x, image_shape, row_mask=None):
     image_shape: `(H, W, C)`.
     row_mask: `[N]` float, which rows enter the batch-norm statistics
       (None: all of them).
+    bn_grad: second derivative of the batch norm, 'exact' or 'fused' (the
+      original graph's, `tf1_fused_second_order`); values and first
+      derivatives are the same.
   Returns:
     `[N, way]` logits.
   """
@@ -158,7 +200,7 @@ def learner_forward(params, betas, x, image_shape, row_mask=None):
   rows = counted_rows(h, row_mask)
   for l in range(N_BLOCKS):
     h = conv_block(h, params['conv%d_w' % (l + 1)], params['conv%d_b' % (l + 1)],
-                   betas[l], row_mask, rows)
+                   betas[l], row_mask, rows, bn_grad)
   h = tf.reshape(h, [tf.shape(h)[0], -1])
   return tf.matmul(h, params['dense_w']) + params['dense_b']
 

@@ -86,7 +86,8 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
     if z[t] is not None:
       params = balancing.modulate_initialisation(params, z[t], cfg.n_channel)
     params = inner_loop(params, steps, betas, xtr[t], ytr[t], n_rows, cfg.n_steps,
-                        cfg.image_shape, row_mask=row_mask[t], omega=omega[t], gamma=gamma[t])
+                        cfg.image_shape, row_mask=row_mask[t], omega=omega[t], gamma=gamma[t],
+                        bn_grad=cfg.bn_grad)
     logits = learner_forward(params, betas, xte[t], cfg.image_shape)
     cent = tf.reduce_mean(softmax_cross_entropy(yte[t], logits))
     correct = tf.equal(tf.argmax(logits, -1), tf.argmax(yte[t], -1))
