@@ -61,7 +61,9 @@ for _name in _FLOAT:
   flags.DEFINE_float(_name, None, _default_help(_name))
 flags.DEFINE_bool('fix-pi', False, 'Keep the mixture weights uniform in the training EM.')
 flags.DEFINE_bool('debug', False, 'One iteration and one validation, as the originals.')
-flags.DEFINE_integer('gpu-id', 0, 'Sets CUDA_VISIBLE_DEVICES, as the originals.')
+flags.DEFINE_integer('gpu-id', 0, 'Sets CUDA_VISIBLE_DEVICES, as the originals (given '
+                     'explicitly it always does; left unset, an existing '
+                     'CUDA_VISIBLE_DEVICES and --strategy mirrored/multi_worker are kept).')
 flags.DEFINE_bool('jit', False, 'Compile the steps with XLA (slower on CPU; try on GPU).')
 flags.DEFINE_bool('progress', True, 'tqdm progress bars (rec/kld) on stderr.')
 flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
@@ -113,8 +115,12 @@ def load_gmvae_data(opts):
     for shot in shots:
       episodes.check_geometry('%s/%s' % (opts.dataset, split), splits[split], opts.way, shot,
                               opts.query)
-  require(opts.sample_size >= opts.way, '--sample-size %d is smaller than --way %d: the EM '
-          'prior needs at least as many samples as components' % (opts.sample_size, opts.way))
+  # the original draws the EM's initial means with np.random.choice(S * mc, K,
+  # replace=False): it needs S * mc >= K and nothing more
+  points = opts.sample_size * opts.train_mc_sample_size
+  require(points >= opts.way, '--sample-size %d x --train-mc-sample-size %d = %d latent '
+          'samples, fewer than the --way %d components the EM prior starts from'
+          % (opts.sample_size, opts.train_mc_sample_size, points, opts.way))
   return splits, val_shots, plan
 
 
@@ -171,11 +177,21 @@ def open_run_dir(opts, config):
   return run_dir
 
 
+def set_visible_gpu(gpu_id, explicit, strategy, environ=os.environ):
+  """The originals' `os.environ['CUDA_VISIBLE_DEVICES'] = str(args.gpu_id)`.
+
+  An explicit --gpu-id always sets it, as the originals.  Left unset (the
+  originals then set 0), the port keeps an existing CUDA_VISIBLE_DEVICES and
+  leaves the variable alone for the multi-GPU strategies."""
+  if explicit or ('CUDA_VISIBLE_DEVICES' not in environ and strategy == 'default'):
+    environ['CUDA_VISIBLE_DEVICES'] = str(gpu_id)
+
+
 def main(argv):
   if len(argv) > 1:
     raise UserError('unexpected arguments: %s' % ' '.join(argv[1:]))
   opts = options()
-  os.environ.setdefault('CUDA_VISIBLE_DEVICES', str(opts.gpu_id))
+  set_visible_gpu(opts.gpu_id, FLAGS['gpu-id'].present, opts.strategy)
   from absl import logging
   logging.set_verbosity(logging.WARNING)
   if opts.dataset == 'simclr':

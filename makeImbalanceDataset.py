@@ -20,7 +20,10 @@ from data.tdr.make import make_and_write
 flags.DEFINE_string('data-dir', './data/mnist_23_09', 'Folder to write the tfrecords to.')
 flags.DEFINE_enum('dataset', 'mnist', list(DATASETS), 'The source dataset.')
 flags.DEFINE_string('source', None, 'The standard archive: MNIST idx .gz folder, '
-                    'CIFAR python tar.gz or its folder. Without it: TFDS (online).')
+                    'CIFAR python tar.gz or its folder (both in the order Keras reads); '
+                    '"keras": keras.datasets, as the original (online or Keras\' cache). '
+                    'Without it: TFDS (online; its record order differs, so other images '
+                    'are picked).')
 flags.DEFINE_integer('train-size', 5000, 'Number of training samples.')
 flags.DEFINE_integer('validation-size', 20, 'Number of validation (target) samples.')
 flags.DEFINE_integer('test-size', 2000, 'Number of test samples.')

@@ -5,7 +5,9 @@
 
 Flags mirror the original main.py (dashed or underscored spellings).  Extras:
 --model, --validation-batch-size, --class-weight-freq, --no-reweight (fixed
-uniform class weights: the plain baseline), --seed, --jit.
+uniform class weights: the plain baseline), --seed, --jit; the original's input
+pipeline: --train-shuffle original --target-order original --target-distortion
+--eval-examples 2000 (README, "Differences from the originals").
 """
 import json
 import os
@@ -53,6 +55,17 @@ flags.DEFINE_integer('class-weight-freq', 10, 'Steps between class-weight update
 flags.DEFINE_bool('no-reweight', False, 'Baseline: keep the class weights at 1/C.')
 flags.DEFINE_integer('seed', 0, 'Seed of initialisation and data order.')
 flags.DEFINE_bool('jit', False, 'XLA-compile the training steps.')
+flags.DEFINE_enum('train-shuffle', 'epoch', ['epoch', 'original'], 'epoch: a fresh order '
+                  'each pass over train.tfrecords (buffer 10000); original: the file repeated '
+                  'in order through a shuffle buffer of 3 x batch, as the original input_fn.')
+flags.DEFINE_enum('target-order', 'balanced', ['balanced', 'original'], 'Target batches: '
+                  'balanced: cycling through the classes; original: validation.tfrecords '
+                  'repeated through a 3 x batch shuffle buffer, as the original.')
+flags.DEFINE_bool('target-distortion', False, 'Augment the CIFAR target batches like the '
+                  'train batches (with --use-distortion-for-training), as the original did.')
+flags.DEFINE_integer('eval-examples', 0, '0: evaluate on the whole test set once; N: on '
+                     'N // eval-batch-size batches of the shuffled, repeated test set (the '
+                     'original: 2000).', lower_bound=0)
 flags.DEFINE_bool('progress', True, 'Show a tqdm progress bar.')
 flags.DEFINE_enum('strategy', None, ['default', 'mirrored', 'multi_worker'],
                   'tf.distribute strategy (default: from --num-gpus: mirrored over that many '
@@ -78,7 +91,8 @@ FLAGS = flags.FLAGS
 CONFIG_FLAGS = ('dataset', 'num-layers', 'version', 'num-class', 'train-batch-size',
                 'validation-batch-size', 'momentum', 'weight-decay', 'learning-rate',
                 'use-distortion-for-training', 'class-weight-freq', 'no-reweight', 'seed',
-                'batch-norm-decay', 'batch-norm-epsilon', 'mixed-precision', 'jit')
+                'batch-norm-decay', 'batch-norm-epsilon', 'mixed-precision', 'jit',
+                'train-shuffle', 'target-order', 'target-distortion')
 
 
 def _flag(name):
@@ -184,13 +198,21 @@ def main(argv):
   def make_streams(train_batches, target_batches):
     seed = _flag('seed')
     train = tfr.train_dataset(tfr.split_path(data_dir, 'train'),
-                              _flag('train-batch-size'), shape, distort, seed, train_batches)
-    val = tfr.balanced_dataset(tfr.split_path(data_dir, 'validation'),
-                               _flag('validation-batch-size'), shape, num_class, seed,
-                               target_batches)
+                              _flag('train-batch-size'), shape, distort, seed, train_batches,
+                              shuffle=_flag('train-shuffle'))
+    val = tfr.target_dataset(tfr.split_path(data_dir, 'validation'),
+                             _flag('validation-batch-size'), shape, num_class, seed,
+                             target_batches, order=_flag('target-order'),
+                             distort=distort and _flag('target-distortion'))
     return tuple(iter(strategy.experimental_distribute_dataset(d)) for d in (train, val))
 
-  test = tfr.eval_dataset(tfr.split_path(data_dir, 'test'), _flag('eval-batch-size'), shape)
+  if _flag('eval-examples') and _flag('eval-examples') < _flag('eval-batch-size'):
+    raise UserError('--eval-examples %d is smaller than --eval-batch-size %d'
+                    % (_flag('eval-examples'), _flag('eval-batch-size')))
+
+  def test(step):  # the original drew a new shuffled sample at every evaluation
+    return tfr.eval_dataset(tfr.split_path(data_dir, 'test'), _flag('eval-batch-size'), shape,
+                            _flag('eval-examples'), seed=_flag('seed') * 1000003 + step)
   result = fit(trainer, make_streams, test, run_dir, _flag('train-steps'),
                _flag('log-freq'), _flag('eval-freq'),
                _flag('eval'), _flag('train-batch-size'), log=log,

@@ -17,6 +17,9 @@ IMF=${IMF:-100}
 DATA=${DATA:-./runs/data/cifar10_lt$IMF}
 JOB=${JOB:-./runs/cifar10_lt$IMF}
 MODE=${MODE:-both}
+# the original's input pipeline and evaluation (README, "Differences from the originals");
+# ORIGINAL= runs the port's defaults instead
+ORIGINAL=${ORIGINAL---train-shuffle original --target-order original --target-distortion --eval-examples 2000}
 
 python makeImbalanceDataset.py --data-dir "$DATA" --dataset cifar10 ${SOURCE:+--source "$SOURCE"} \
   --long-tail --n0 5000 --imf "$IMF" --validation-size 100
@@ -25,7 +28,7 @@ train() {  # $1 = job dir, then extra flags
   local job=$1; shift
   python tdr_main.py --data-dir "$DATA" --dataset cifar10 --num-class 10 --job-dir "$job" \
     --num-layers 20 --version v1 --train-batch-size 50 --train-steps 50000 \
-    --eval --eval-freq 1000 --log-freq 100 "$@"
+    --eval --eval-freq 1000 --log-freq 100 $ORIGINAL "$@"
 }
 [ "$MODE" = plain ] || train "$JOB/tdr" "$@"
 [ "$MODE" = tdr ] || train "$JOB/plain" --no-reweight "$@"

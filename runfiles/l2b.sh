@@ -25,6 +25,24 @@ case "$model" in
   taml) model_flags=(--alpha_on --omega_on --gamma_on --z_on); mc=(--n_mc_samples 10) ;;
   *) echo "unknown model '$model' (maml, msgd or taml)" >&2; exit 2 ;;
 esac
+# Data where l2b's preparation differs from the get_data defaults: CIFAR-FS through
+# JPEG files (--jpeg), vgg_flower left in 0..255 (--no_rescale).  A script skips
+# arrays that already exist (delete them if they were built without these flags);
+# PREPARE=0 skips this step.
+data_dir=data
+for ((i = 1; i <= $#; i++)); do
+  case "${!i}" in
+    --data_dir=*) data_dir=${!i#*=} ;;
+    --data_dir) j=$((i + 1)); data_dir=${!j} ;;
+  esac
+done
+prepare() { python "data/$1/get_data.py" --out "$data_dir/$1" "${@:2}"; }
+if [ "${PREPARE:-1}" != 0 ]; then
+  case "$setting" in
+    cifar) prepare cifar --jpeg ;;
+    multi) prepare vgg_flower --no_rescale ;;
+  esac
+fi
 common=(--savedir "./results/$setting/$model" "${data[@]}" --max_shot 50 --query 15
         "${model_flags[@]}")
 

@@ -16,6 +16,9 @@ fi
 DATA=${DATA:-./runs/data/mnist_23_0995}
 JOB=${JOB:-./runs/mnist_23_0995}
 MODE=${MODE:-both}
+# the original's input pipeline and evaluation (README, "Differences from the originals");
+# ORIGINAL= runs the port's defaults instead
+ORIGINAL=${ORIGINAL---train-shuffle original --target-order original --eval-examples 2000}
 
 python makeImbalanceDataset.py --data-dir "$DATA" --dataset mnist ${SOURCE:+--source "$SOURCE"} \
   --train-size 5000 --validation-size 20 --test-size 1000 --ratio 0.995 \
@@ -24,7 +27,8 @@ python makeImbalanceDataset.py --data-dir "$DATA" --dataset mnist ${SOURCE:+--so
 train() {  # $1 = job dir, then extra flags
   local job=$1; shift
   python tdr_main.py --data-dir "$DATA" --dataset mnist --job-dir "$job" \
-    --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100 "$@"
+    --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100 \
+    $ORIGINAL "$@"
 }
 [ "$MODE" = plain ] || train "$JOB/tdr" "$@"
 [ "$MODE" = tdr ] || train "$JOB/plain" --no-reweight "$@"

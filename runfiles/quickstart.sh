@@ -5,7 +5,7 @@
 # Offline: pass the archives, e.g. CIFAR_SOURCE=~/cifar-100-python.tar.gz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python data/cifar/get_data.py ${CIFAR_SOURCE:+--source "$CIFAR_SOURCE"}
+python data/cifar/get_data.py --jpeg ${CIFAR_SOURCE:+--source "$CIFAR_SOURCE"}   # as l2b: via JPEG files
 python data/svhn/get_data.py ${SVHN_SOURCE:+--source $SVHN_SOURCE}
 flags=(--savedir ./results/quickstart/taml --id_dataset cifar --ood_dataset svhn
        --metabatch 2 --way 5 --max_shot 10 --query 5 --alpha_on --omega_on --gamma_on --z_on)

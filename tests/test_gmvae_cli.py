@@ -65,7 +65,7 @@ def test_wrong_shape(tmp_path):
 @pytest.mark.parametrize('extra, needle', [
     (['--way', '7', '--sample-size', '10'], 'larger than the 6 classes'),
     (['--query', '16'], 'images per class'),
-    (['--sample-size', '3'], 'smaller than --way'),
+    (['--sample-size', '2'], 'fewer than the --way 5'),
 ], ids=['way', 'shot+query', 'sample-size'])
 def test_bad_geometry(omniglot_dir, tmp_path, extra, needle):
   assert_user_error(cli('--data-dir', omniglot_dir, '--save-dir', str(tmp_path), *TINY, *extra),

@@ -30,7 +30,13 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
   evaluation; write and return the final metrics (also `metrics.json`).
 
   `make_streams(train_batches, target_batches)` gives the (train, target)
-  iterators with that many batches already drawn.
+  iterators with that many batches already drawn; `test_dataset` is a dataset
+  or a function of the step giving one.
+
+  The log line and TensorBoard also carry `streaming_accuracy` and
+  `streaming_target_accuracy`: as the original's tf.metrics accuracies, the
+  running mean, since this process started, of the values at the logged steps
+  (the original's logging hook ran the metric updates only at those steps).
   """
   strategy = trainer.strategy
   chief = distribute.is_chief(strategy)
@@ -46,11 +52,12 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
   start = trainer.current_step()
   train_it, val_it = make_streams(*trainer.batches_drawn(start))
   target = {}
+  streaming = {}   # name -> [sum, count] of the logged values
   history = []
   t0, last_t, last_step = time.time(), time.time(), start
 
   def evaluate(step):
-    metrics = trainer.evaluate(test_dataset)
+    metrics = trainer.evaluate(test_dataset(step) if callable(test_dataset) else test_dataset)
     _scalars(writers['eval'], metrics, step)
     log('step %d eval: %s' % (step, ', '.join('%s %.4f' % kv for kv in metrics.items())))
     history.append(dict(metrics, step=step))
@@ -76,6 +83,12 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
       if done % log_freq == 0 or done == train_steps:
         now = time.time()
         values = {k: float(v) for k, v in dict(out, **target).items()}
+        for name in ('accuracy', 'target_accuracy'):
+          if name in values:
+            total = streaming.setdefault(name, [0.0, 0])
+            total[0] += values[name]
+            total[1] += 1
+            values['streaming_' + name] = total[0] / total[1]
         values['examples_per_sec'] = (done - last_step) * batch_size / max(now - last_t, 1e-9)
         weights = np.squeeze(trainer.class_weights.numpy(), axis=1)
         values.update({'class_weight/%d' % c: float(w) for c, w in enumerate(weights)})

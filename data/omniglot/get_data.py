@@ -10,7 +10,8 @@
   Writes <out>/train.npy, valid.npy, test.npy, each [C, 20, 32, 32, 3].
 --layout gmvae: the arrays Meta-GMVAE reads: <out>/train.npy, val.npy, test.npy
   of shape [C, 20, 28, 28, 1].  All 1623 characters are split by a seeded
-  permutation into 1200/100/323 (the CACTUs/Meta-GMVAE protocol) and each
+  permutation into 1200/100/323 (the counts of the authors' arrays: 4800/400/1292
+  classes; their split itself is unpublished, so the classes differ) and each
   character gives 4 classes, rotated by 0/90/180/270 degrees (class index =
   4 * character + k for k quarter turns counter-clockwise): 4800/400/1292.
   Resized to 28x28 the way MAML's resize script did it (PIL resize of the

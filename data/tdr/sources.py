@@ -137,12 +137,30 @@ def download(dataset):
                   % (dataset, '; '.join(errors)))
 
 
+def keras_download(dataset):
+  """`keras.datasets.<dataset>.load_data()`, what the original generator read: its
+  record order (the archives' order; TFDS stores its own shuffled order), so the
+  same images are picked.  Online, or offline with Keras' cached copy."""
+  try:
+    return _keras(dataset)
+  except Exception as err:  # network failure, bad cache, ...
+    raise UserError('--source keras: could not load keras.datasets.%s (%s); it needs the '
+                    'network or the cached file in ~/.keras/datasets' % (
+                        dataset, (str(err) or type(err).__name__).splitlines()[0]))
+
+
 def load(dataset, source=None):
-  """((x_train, y_train), (x_test, y_test)): uint8 [N, H, W, C], int64 labels."""
+  """((x_train, y_train), (x_test, y_test)): uint8 [N, H, W, C], int64 labels.
+
+  source: None (TFDS, else Keras; online), 'keras' (keras.datasets, as the
+  original), or the path of the standard archive / folder (archive order, which
+  is also Keras' order)."""
   if dataset not in DATASETS:
     raise UserError('unknown dataset %r (choose from %s)' % (dataset, ', '.join(DATASETS)))
   if not source:
     return download(dataset)
+  if source == 'keras' and not os.path.exists(source):
+    return keras_download(dataset)
   if not os.path.exists(source):
     raise UserError('--source not found: %s' % source)
   return _mnist(source) if dataset == 'mnist' else _cifar(dataset, source)

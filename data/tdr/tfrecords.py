@@ -96,12 +96,28 @@ def augment(image, seed):
   return tf.image.stateless_random_flip_left_right(image, seed=seed[::-1])
 
 
-def train_dataset(path, batch_size, image_shape, distort=False, seed=0, skip_batches=0):
+def train_dataset(path, batch_size, image_shape, distort=False, seed=0, skip_batches=0,
+                  shuffle='epoch'):
   """Endless shuffled train batches (fixed shape), optionally augmented; a pure
-  function of `seed`, starting after its first `skip_batches` batches (resume)."""
+  function of `seed`, starting after its first `skip_batches` batches (resume).
+
+  shuffle='epoch': each pass over the file in a fresh order (buffer of 10000
+  records, then repeat).  shuffle='original': as the original input_fn, the file
+  repeated endlessly in file order through a shuffle buffer of only
+  3 x batch_size records (so a batch holds records from near one place of the
+  file, and epochs blend into one another)."""
   parse = parser(image_shape)
   skip = skip_batches * batch_size
-  ds = tf.data.TFRecordDataset(path).shuffle(SHUFFLE_BUFFER, seed=seed).repeat().skip(skip)
+  records = tf.data.TFRecordDataset(path)
+  if shuffle == 'original':
+    # The original mapped (parsed, augmented) before the shuffle; parsing is per
+    # record, so shuffling the raw records first draws the same stream, and
+    # lets a resumed run skip records without parsing them.
+    ds = records.repeat().shuffle(3 * batch_size, seed=seed).skip(skip)
+  elif shuffle == 'epoch':
+    ds = records.shuffle(SHUFFLE_BUFFER, seed=seed).repeat().skip(skip)
+  else:
+    raise ValueError('shuffle must be epoch or original, got %r' % (shuffle,))
   if distort:
     def parse_augment(i, record):
       image, label = parse(record)
@@ -112,20 +128,60 @@ def train_dataset(path, batch_size, image_shape, distort=False, seed=0, skip_bat
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def balanced_dataset(path, batch_size, image_shape, num_class, seed=0, skip_batches=0):
+def target_dataset(path, batch_size, image_shape, num_class, seed=0, skip_batches=0,
+                   order='balanced', distort=False):
+  """Endless target (validation) batches, starting after `skip_batches` batches.
+
+  order='balanced': cycling through the classes (`balanced_dataset`).
+  order='original': the original's stream for the validation file,
+  the same code path as its train stream (`train_dataset(shuffle='original')`:
+  file order, repeat, shuffle buffer 3 x batch).  `distort`: augmented as the
+  train images (the original's preprocess tested the dataset object's subset,
+  'train' for both streams, so its CIFAR target images were padded, cropped and
+  flipped)."""
+  if order == 'balanced':
+    return balanced_dataset(path, batch_size, image_shape, num_class, seed, skip_batches,
+                            distort)
+  if order != 'original':
+    raise ValueError('order must be balanced or original, got %r' % (order,))
+  # its own seed stream, so it differs from the train stream of the same file order
+  return train_dataset(path, batch_size, image_shape, distort, seed + 7919, skip_batches,
+                       shuffle='original')
+
+
+def balanced_dataset(path, batch_size, image_shape, num_class, seed=0, skip_batches=0,
+                     distort=False):
   """Endless target batches cycling through the classes (0, 1, ..., C-1, 0, ...),
-  starting after the first `skip_batches` batches."""
+  starting after the first `skip_batches` batches, optionally augmented."""
   records = tf.data.TFRecordDataset(path).map(parser(image_shape)).cache()
   per_class = [records.filter(lambda x, y, c=c: tf.equal(y, c))
                .shuffle(SHUFFLE_BUFFER, seed=seed + c).repeat()
                for c in range(num_class)]
   order = tf.data.Dataset.range(num_class).repeat()
-  ds = tf.data.Dataset.choose_from_datasets(per_class, order).skip(skip_batches * batch_size)
+  skip = skip_batches * batch_size
+  ds = tf.data.Dataset.choose_from_datasets(per_class, order).skip(skip)
+  if distort:
+    ds = ds.enumerate(start=skip).map(
+        lambda i, xy: (augment(xy[0], tf.stack([tf.cast(seed, tf.int64) + 7919, i])), xy[1]),
+        num_parallel_calls=tf.data.AUTOTUNE)
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(path, batch_size, image_shape):
-  """Every record once, in file order (last batch may be smaller)."""
+def eval_dataset(path, batch_size, image_shape, examples=0, seed=0):
+  """examples=0: every record once, in file order (last batch may be smaller).
+
+  examples=N > 0: the original's evaluation, N // batch_size batches of the
+  test file repeated endlessly through a shuffle buffer of 3 x batch_size
+  records (the original: 2000 // eval_batch_size batches, unseeded, so a test
+  set smaller than N is partly counted twice); here seeded with `seed`."""
+  if examples:
+    n = examples // batch_size
+    if n < 1:
+      raise ValueError('--eval-examples %d is smaller than the batch size %d'
+                       % (examples, batch_size))
+    return (tf.data.TFRecordDataset(path).repeat().shuffle(3 * batch_size, seed=seed)
+            .map(parser(image_shape), num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size).take(n).prefetch(tf.data.AUTOTUNE))
   return (tf.data.TFRecordDataset(path)
           .map(parser(image_shape), num_parallel_calls=tf.data.AUTOTUNE)
           .batch(batch_size).prefetch(tf.data.AUTOTUNE))
