@@ -35,8 +35,9 @@ from models.taml import inference_network
 from tests import golden
 
 COMPANIONS = ('_grads', '_after_step', '_grads_tf1fused')
-# What a replay reads (the tf1fused gradients are for reference only, README).
+# What a replay reads; the fused replays (--bn_grad fused) read the tf1fused gradients too.
 READ_COMPANIONS = ('_grads', '_after_step')
+FUSED_COMPANION = '_grads_tf1fused'
 STEMS = golden.stems('taml_', COMPANIONS)
 # Geometry of the recorded episodes (goldens/README.md, "Common").
 FIXTURE_FLAGS = dict(max_shot=6, n_steps=2, inner_lr=0.5, meta_lr=1e-3)
@@ -56,14 +57,14 @@ class FloatDecisionWarning(UserWarning):
   """A float32 golden mismatch excused by named ReLU/max-pool decisions."""
 
 
-def fixture_config(d):
+def fixture_config(d, bn_grad='exact'):
   dim, way = d['xtr'].shape[2], d['ytr'].shape[2]
   side = int(round(np.sqrt(dim / 3)))
   on = lambda head: 'grad/encoder/mu_%s/kernel' % head in d
   return TamlConfig(way=way, query=d['yte'].shape[1] // way, max_shot=FIXTURE_FLAGS['max_shot'],
                     n_steps=FIXTURE_FLAGS['n_steps'], inner_lr=FIXTURE_FLAGS['inner_lr'],
                     alpha_on='alpha/conv1_w' in d, omega_on=on('omega'), gamma_on=on('gamma'),
-                    z_on=on('z'), image_size=side, bn_grad='exact')   # grad/ keys: the true gradient
+                    z_on=on('z'), image_size=side, bn_grad=bn_grad)   # grad/: exact, grad_tf1fused/: fused
 
 
 def episode(d, dtype='float32'):
@@ -123,15 +124,16 @@ class DecisionTaps:
     self.target.bn_relu_pool = self.original
 
 
-def replay(stem, dtype='float32', folder=None, flips=()):
+def replay(stem, dtype='float32', folder=None, flips=(), bn_grad='exact'):
   """Load a fixture from `folder` (None: $GOLDENS_DIR), run the port once in
   `dtype`: outputs, gradients, one Adam step, and the full-size batch-norm
   outputs of every learner block (for the decision reports).  `flips`: see
   `DecisionTaps`.  Cached by the CONTENT of the fixture's input files, so a
-  copy of the folder (whose `_f64` expectations may differ) reuses the run."""
-  key = (stem, dtype, fixture_digest(stem, folder), tuple(flips))
+  copy of the folder (whose `_f64` expectations may differ) reuses the run.
+  `bn_grad`: the learner's batch-norm second derivative (both share the forward)."""
+  key = (stem, dtype, fixture_digest(stem, folder), tuple(flips), bn_grad)
   if key not in _REPLAYS:
-    _REPLAYS[key] = _replay(stem, dtype, folder, tuple(flips))
+    _REPLAYS[key] = _replay(stem, dtype, folder, tuple(flips), bn_grad)
   return _REPLAYS[key]
 
 
@@ -148,10 +150,10 @@ def fixture_digest(stem, folder=None):
   return digest.hexdigest()
 
 
-def _replay(stem, dtype, folder, flips):
+def _replay(stem, dtype, folder, flips, bn_grad):
   from models.taml import learner
-  d = golden.load(stem, READ_COMPANIONS, folder)
-  cfg = fixture_config(d)
+  d = golden.load(stem, READ_COMPANIONS + (FUSED_COMPANION,) * (bn_grad == 'fused'), folder)
+  cfg = fixture_config(d, bn_grad)
   params = TamlParameters(cfg)
   assert set(params.by_name) <= set(d), 'port variables missing from fixture: %s' % (
       set(params.by_name) - set(d))
@@ -482,7 +484,7 @@ def near_ties(stem, folder=None):
 
 
 @functools.lru_cache(maxsize=None)
-def golden_float32_decisions(stem, check, folder=None):
+def golden_float32_decisions(stem, check, folder=None, bn_grad='exact'):
   """The decision the float32 golden's run took differently from the exact math,
   when the port's own float32 and float64 replays agree on all of them: the
   nearest float64 near-ties are flipped one at a time in the float64 replay,
@@ -490,14 +492,14 @@ def golden_float32_decisions(stem, check, folder=None):
   float32 golden.  Its `w32` is the flipped window (the golden's branch)."""
   for _, decision, flips in near_ties(stem, folder)[:MAX_FLIP_CANDIDATES]:
     try:
-      check(replay(stem, 'float64', folder, flips))
+      check(replay(stem, 'float64', folder, flips, bn_grad))
     except AssertionError:
       continue
     return (decision,)
   return ()
 
 
-def check_float32(stem, check, folder=None):
+def check_float32(stem, check, folder=None, bn_grad='exact'):
   """`check(replay(stem, 'float32'))`, or a mismatch excused by named decisions.
 
   The outer gradient is second order through ReLUs and max-pools: a
@@ -513,10 +515,12 @@ def check_float32(stem, check, folder=None):
       flip makes the float64 replay pass `check` against the float32 golden.
   The names (task, pass, block, row, y, x, channel and the window in both
   precisions) are reported as a FloatDecisionWarning.  Returns the report
-  (None when the float32 check passes outright).
+  (None when the float32 check passes outright).  `bn_grad='fused'` checks the
+  fused mode's replays; its forward pass, hence every decision, and (a) are the
+  exact mode's.
   """
   try:
-    check(replay(stem, 'float32', folder))
+    check(replay(stem, 'float32', folder, bn_grad=bn_grad))
     return None
   except AssertionError as err:
     mismatch = str(err).splitlines()[0]
@@ -528,7 +532,7 @@ def check_float32(stem, check, folder=None):
   decisions = differing_decisions(stem, folder)
   source = "the port's float32 and float64 replays differ on"
   if not decisions:
-    decisions = golden_float32_decisions(stem, check, folder)
+    decisions = golden_float32_decisions(stem, check, folder, bn_grad)
     source = ("the port's float32 and float64 replays agree on every decision; with this "
               "float64 near-tie flipped (window 'float32' = flipped) the float64 replay "
               "matches the float32 golden:")
