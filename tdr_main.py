@@ -10,7 +10,6 @@ pipeline: --train-shuffle original --target-order original --target-distortion
 --eval-examples 2000 (README, "Differences from the originals").
 """
 import json
-import os
 import sys
 
 from absl import flags

@@ -28,8 +28,18 @@ def require(condition, message):
 def fail(message):
   """Print `error: message` (one line) and exit with status 2."""
   message = ' '.join(str(message).split())   # absl and argparse messages can span lines
+  close_progress_bars()
   print('error: %s' % message, file=sys.stderr, flush=True)
   sys.exit(EXIT_USAGE)
+
+
+def close_progress_bars():
+  """End the line of any progress bar a failing loop left open, so that the
+  `error:` line starts a line of its own."""
+  module = sys.modules.get('tqdm')
+  bars = getattr(getattr(module, 'tqdm', None), '_instances', ())
+  for bar in list(bars):
+    bar.close()
 
 
 def run_cli(main, argv=None):

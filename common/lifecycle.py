@@ -78,6 +78,19 @@ class SaveTimer:
     return self.seconds > 0 and self.clock() - self.last >= self.seconds
 
 
+def random_state_json(rng):
+  """A `np.random.RandomState`'s state as JSON-able lists (saved with a checkpoint)."""
+  kind, keys, pos, has_gauss, cached = rng.get_state()
+  return [kind, keys.tolist(), pos, has_gauss, cached]
+
+
+def set_random_state(rng, state):
+  """The inverse of `random_state_json`."""
+  import numpy as np
+  kind, keys, pos, has_gauss, cached = state
+  rng.set_state((kind, np.array(keys, np.uint32), pos, has_gauss, cached))
+
+
 def define_flags(dashed, keep, periodic):
   """The lifecycle flags of an entry point: --save_minutes, --keep_checkpoints,
   --override_config (dashed spellings for the TDR and Meta-GMVAE entry points).

@@ -40,7 +40,7 @@ def test_quickstart_omniglot(clone):
   assert [l.split(' acc:')[0] for l in lines] == ['id /omniglot', 'ood/mnist']
   # meta_test with the run directory alone
   proc = subprocess.run(['python', 'main.py', '--mode', 'meta_test', '--savedir',
-                         'results/quickstart/omniglot_maml', '--n_test_episodes', 4],
+                         'results/quickstart/omniglot_maml', '--n_test_episodes', '4'],
                         cwd=clone, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert proc.stdout.count(' acc: ') == 2

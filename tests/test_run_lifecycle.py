@@ -164,6 +164,14 @@ def test_taml_config_is_recorded_and_enforced(taml_data, tmp_path):
   assert 'max_shot: 3 -> 7' in line
 
 
+@pytest.mark.parametrize('content', ['', '{"way": 5', '[1, 2]'])
+def test_unreadable_config_is_one_line(taml_data, tmp_path, content):
+  (tmp_path / 'run').mkdir()
+  (tmp_path / 'run' / 'config.json').write_text(content)
+  line = error_line(run('main.py', *taml_args(taml_data, tmp_path / 'run', 2)))
+  assert 'config.json' in line and ('unreadable' in line or 'not a JSON object' in line)
+
+
 def test_taml_second_writer_is_refused(taml_data, tmp_path):
   from common.run_dir import RunDirectory
   held = RunDirectory(str(tmp_path / 'run'), '--savedir')

@@ -192,7 +192,7 @@ def test_trainer_damaged_records(toy_data, tmp_path, damage, pattern):
 @pytest.mark.parametrize('args, pattern', [
     (['--dataset', 'cifar10'], r'784 bytes.*32x32x3|wrong dataset'),
     (['--dataset', 'cifar10', '--num-layers', '21'], r'6n\+2'),
-    (['--job-dir', '/dev/null/sub/job'], r'cannot create the parent folder of --job-dir'),
+    (['--job-dir', '/dev/null/sub/job'], r'cannot create --job-dir'),
     (['--data-dir', '/nope'], r'not found'),
 ])
 def test_trainer_bad_input(toy_data, tmp_path, args, pattern):

@@ -148,12 +148,14 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     print('MAXDIFF', np.abs(res[0] - res[1]).max(), 'REPLICAS', strategy.num_replicas_in_sync)
     # the whole loop (logs, checkpoint, evaluation) under the mirrored strategy
     from data.tdr import tfrecords as tfr
-    from models.tdr.trainer import fit
+    from common.run_dir import RunDirectory
+    from training.tdr import fit
     job = %r
     tfr.write(job + '/test.tfrecords', x.astype(np.uint8), y)
-    streams = lambda start: (it, it)
-    out = fit(t, streams, tfr.eval_dataset(job + '/test.tfrecords', 4, (28, 28, 1)), job,
-              t.current_step() + 4, log_freq=2, eval_freq=2, log=lambda s: None, progress=False)
+    streams = lambda train_batches, target_batches: (it, it)
+    out = fit(t, streams, tfr.eval_dataset(job + '/test.tfrecords', 4, (28, 28, 1)),
+              RunDirectory(job, '--job-dir'), t.current_step() + 4, log_freq=2, eval_freq=2,
+              log=lambda s: None, progress_bar=False)
     print('FITSTEP', out['step'])
   ''' % (str(REPO), str(tmp_path)))
   proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,

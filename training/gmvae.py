@@ -11,7 +11,8 @@ import tensorflow as tf
 from common import distribute
 from common.checkpoints import CheckpointStore, read_folder
 from common.errors import require
-from common.lifecycle import SaveTimer, StopSignals, check_finite_loss
+from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_state_json,
+                              set_random_state)
 from common.progress import progress
 from data.gmvae import episodes
 from models.gmvae.trainer import GMVAETrainer
@@ -75,7 +76,7 @@ class GMVAERun:
         tf.summary.scalar('train/rec', rec, step=step)
         tf.summary.scalar('train/kld', kl, step=step)
         step += 1
-        bar.set_postfix(rec='%.4f' % rec, kld='%.4f' % kl)
+        bar.set_postfix(rec='%.4f' % rec, kld='%.4f' % kl, refresh=False)
         bar.update(1)
         if step % freq == 0:
           self.validate(step // freq - 1)
@@ -186,8 +187,7 @@ class SimCLRRun:
         order = rng.permutation(len(self.train_images))
         losses = []
         if b and state:   # resumed within this epoch
-          rng.set_state(tuple(state['rng'][:1]) + (np.array(state['rng'][1], np.uint32),)
-                        + tuple(state['rng'][2:]))
+          set_random_state(rng, state['rng'])
           losses = list(state['losses'])
         self.lr.assign(s.cosine_lr(o.lr, epoch, n_batches))
         while b < n_batches and step < total:
@@ -198,12 +198,10 @@ class SimCLRRun:
           check_finite_loss(loss, step + 1, self.store, 'SimCLR loss')
           losses.append(loss)
           step, b = step + 1, b + 1
-          bar.set_postfix(loss='%.4f' % loss)
+          bar.set_postfix(loss='%.4f' % loss, refresh=False)
           bar.update(1)
           if b == n_batches or step == total or timer.due() or signals.stop:
-            kind, keys, pos, has_gauss, cached = rng.get_state()
-            self.store.save(step, {'rng': [kind, keys.tolist(), pos, has_gauss, cached],
-                                   'losses': losses})
+            self.store.save(step, {'rng': random_state_json(rng), 'losses': losses})
             timer.reset()
           if signals.stop and step < total:
             bar.close()

@@ -16,9 +16,10 @@ from tqdm import tqdm
 
 from common import distribute, precision
 from common.checkpoints import CheckpointStore, read_folder
-from common.errors import UserError, require
+from common.errors import require
 from common.progress import progress
-from common.lifecycle import SaveTimer, StopSignals, check_finite_loss
+from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_state_json,
+                              set_random_state)
 from data.episodes import EpisodeSampler
 from data.taml_datasets import DATASETS, image_size, load_dataset
 from models.taml import reporting, steps
@@ -101,19 +102,15 @@ def _all_samplers(run):
 
 
 def sampler_states(run):
-  """The episode samplers' RandomState states, as JSON (saved with each checkpoint)."""
-  state = {}
-  for name, s in _all_samplers(run).items():
-    kind, keys, pos, has_gauss, cached = s.rng.get_state()
-    state[name] = [kind, keys.tolist(), pos, has_gauss, cached]
-  return state
+  """The episode samplers' random states, as JSON (saved with each checkpoint)."""
+  return {name: random_state_json(s.rng) for name, s in _all_samplers(run).items()}
 
 
 def restore_sampler_states(run, states):
   samplers = _all_samplers(run)
-  for name, (kind, keys, pos, has_gauss, cached) in states.items():
+  for name, state in states.items():
     if name in samplers:
-      samplers[name].rng.set_state((kind, np.array(keys, np.uint32), pos, has_gauss, cached))
+      set_random_state(samplers[name].rng, state)
 
 
 def validate(run, eval_step):
@@ -207,7 +204,7 @@ def meta_train(f, run_dir):
         log('Iter %d start, learning rate %f (%.2f s/iter)'
             % (i, f.meta_lr, (time.time() - t0) / f.log_freq))
         log(avg.line('train'))
-        bar.set_postfix({k: '%.3f' % v for k, v in means.items()})
+        bar.set_postfix({k: '%.3f' % v for k, v in means.items()}, refresh=False)
         with writer.as_default(step=i):
           for k, v in means.items():
             tf.summary.scalar('train/' + k, v)

@@ -97,7 +97,7 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
             done, ', '.join('%s %.4g' % (k, v) for k, v in values.items()
                             if not k.startswith('class_weight/')),
             np.array2string(weights, precision=4)))
-        bar.set_postfix(loss='%.4f' % values['loss'])
+        bar.set_postfix(loss='%.4f' % values['loss'], refresh=False)
         last_t, last_step = now, done
       if done % eval_freq == 0 or done == train_steps or timer.due() or signals.stop:
         store.save(done)

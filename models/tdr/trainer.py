@@ -11,7 +11,6 @@ Everything runs under a `tf.distribute` strategy (default: one device).
 import numpy as np
 import tensorflow as tf
 
-from common import distribute
 from models.tdr import losses
 
 MEAN = tf.distribute.ReduceOp.MEAN
