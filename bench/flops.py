@@ -127,3 +127,44 @@ def fmt_gflops(flops, seconds):
   if not flops or not seconds:
     return '-'
   return '%.1f' % (flops / seconds / 1e9)
+
+
+def reference_gflops(n=2048, repeats=10):
+  """GFLOP/s of TensorFlow's float32 n x n matmul on this machine (best of `repeats`):
+  a practical ceiling for the dense ops counted above (what the step would reach if
+  all its time were spent in large matmuls)."""
+  import time
+  import tensorflow as tf
+  a = tf.random.uniform([n, n])
+  b = tf.random.uniform([n, n])
+  float(tf.reduce_sum(tf.matmul(a, b)))
+  best = float('inf')
+  for _ in range(repeats):
+    t = time.perf_counter()
+    float(tf.reduce_sum(tf.matmul(a, b)))
+    best = min(best, time.perf_counter() - t)
+  return 2 * n ** 3 / best / 1e9
+
+
+def reference_line(python=None):
+  """One line naming the reference matmul GFLOP/s, run in a child process (its own
+  TensorFlow, the benches' environment variables)."""
+  import json
+  import os
+  import subprocess
+  import sys
+  out = subprocess.run([python or sys.executable, os.path.abspath(__file__), '--reference'],
+                       capture_output=True, text=True)
+  try:
+    g = json.loads(out.stdout.strip().splitlines()[-1])['gflops']
+  except (IndexError, ValueError, KeyError):
+    return 'reference matmul: failed'
+  return ('reference: float32 2048x2048 matmul in TensorFlow here, best of 10: %.0f GFLOP/s '
+          '(a practical ceiling for the counted dense ops; load avg %.1f)' % (g, os.getloadavg()[0]))
+
+
+if __name__ == '__main__':
+  import json
+  import sys
+  if sys.argv[1:] == ['--reference']:
+    print(json.dumps({'gflops': reference_gflops()}))

@@ -200,6 +200,7 @@ def main():
   parser.add_argument('--no_eval', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
+  from bench.flops import reference_line
   if args.child:
     print('RESULT ' + json.dumps(measure(args.child, args.iters, args.jit, not args.no_eval,
                                          not args.no_flops)), flush=True)
@@ -209,6 +210,7 @@ def main():
       parser.error('--original needs --original_python, --data_dir and an existing '
                    '--original_tool')
     side_by_side(args)
+    print(reference_line())
     return
   from bench.flops import fmt_gflops
   rows = []
@@ -229,6 +231,7 @@ def main():
         r['setting'], g['batch'], g['sample'], g['mc'], r['first'], r['train'], r['cpu_train'],
         r['eval1'], r['eval5'], r['peak_gib'], r['load'], '%.1f' % (fl / 1e9) if fl else '-',
         fmt_gflops(fl, r['train'])))
+  print(reference_line())
   print('TF_ENABLE_ONEDNN_OPTS=%s; ' % os.environ.get('TF_ENABLE_ONEDNN_OPTS') + 'CPU s = process CPU time (all threads); on a shared machine wall time also counts '
         'waiting for other processes (load avg = 1-minute load when the row finished).')
 

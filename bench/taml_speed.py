@@ -205,6 +205,7 @@ def main():
                  help='with --original: interleaved original/port pairs per row')
   p.add_argument('--child', nargs=2, help=argparse.SUPPRESS)
   a = p.parse_args()
+  from bench.flops import fmt_gflops, reference_line
   if a.child:
     print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu,
                              flops=not a.no_flops)))
@@ -213,8 +214,8 @@ def main():
     if not a.original_python or not os.path.isfile(a.original_tool):
       p.error('--original needs --original_python and an existing --original_tool')
     side_by_side(a)
+    print(reference_line())
     return
-  from bench.flops import fmt_gflops
   print('TF_ENABLE_ONEDNN_OPTS=%s' % os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (TF default)'))
   print('| geometry | model | device | first step (s) | s / iter (median of %d) | peak memory (MiB) '
         '| traces | CPU s / iter | GFLOP / iter | GFLOP/s |' % a.iters)
@@ -230,6 +231,7 @@ def main():
           geometry, model, r['device'], r['first'], r['median'], r['peak_mb'], r['traces'],
           r['median_cpu'], '%.1f' % (fl / 1e9) if fl else '-', fmt_gflops(fl, r['median'])),
           flush=True)
+  print(reference_line())
 
 
 if __name__ == '__main__':

@@ -217,10 +217,12 @@ def main(argv):
                                                  FLAGS.warmup, FLAGS['batch-size'].value)),
           flush=True)
     return
+  from bench.flops import reference_line
   if FLAGS.original:
     if not FLAGS.original_python or not os.path.isfile(FLAGS.original_tool):
       sys.exit('error: --original needs --original_python and an existing --original_tool')
     side_by_side()
+    print(reference_line())
     return
   from bench.flops import fmt_gflops
   import tensorflow as tf
@@ -244,6 +246,7 @@ def main(argv):
   print('|---|---|---|---|---|---|---|---|')
   for r in rows:
     print('| %s | %s | %s | %d | %.1f | %.0f | %s | %s |' % r)
+  print(reference_line())
 
 
 if __name__ == '__main__':
