@@ -1,14 +1,28 @@
 """Seconds per meta-iteration of MAML, Meta-SGD and Bayesian TAML.
 
-Prints one table row per (geometry, model, --bn_grad mode): first step (trace + run), the
+Prints one table row per (geometry, model): first step (trace + run), the
 median of --iters steps after warm-up, and peak memory.  Each row runs in its
 own process so the memory peaks do not mix.
 
   python bench/taml_speed.py                      # cifar + mimgnet geometries
   python bench/taml_speed.py --geometry cifar --iters 5
   python bench/taml_speed.py --model taml --bn_grad fused   # one mode only (default: both)
+
+Side by side with the original l2b (TF 1.12 graph code run under TF 2.15's
+tf.compat.v1 by ../shared/tools/original_l2b_speed.py, outside this repository):
+
+  python bench/taml_speed.py --original /work/originals/l2b \
+      --original_python /work/venv215/bin/python --iters 5 --pairs 2
+
+Each (geometry, model) then runs original, port, original, port, ... (--pairs
+pairs, each in its own process, same episode sequence: seed 0) and one table
+gives wall and CPU seconds per iteration of both, their ratio, first step and
+peak RSS.  The port's FLOPs per iteration (Conv2D, its backprops, MatMul; see
+bench/flops.py) are counted on the timed episodes' graphs, and the achieved
+GFLOP/s of both use that count.
 """
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -37,8 +51,9 @@ MODELS = {
 BN_GRADS = ('fused', 'exact')   # models/taml/learner.py
 
 
-def measure(geometry, model, iters, jit, grappler_on_cpu=False, bn_grad='fused'):
-  """Run in a child process: returns first-step seconds, step times, peak memory."""
+def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_grad='fused'):
+  """Run in a child process: returns first-step seconds, step times, peak memory
+  (and, with `flops`, the dense FLOPs of the timed steps, counted after timing)."""
   import numpy as np
   import tensorflow as tf
   if not grappler_on_cpu:
@@ -59,11 +74,15 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, bn_grad='fused')
   params = TamlParameters(cfg)
   train_step = steps.make_train_step(params, steps.make_optimizer(1e-3), cfg, metabatch, jit)
 
+  cpu, episodes = [], []
+
   def one(i):
     ep = sampler.sample('mtr', metabatch, cfg.way, cfg.max_shot, cfg.query, pad_to=cfg.max_support)
-    t = time.perf_counter()
+    episodes.append(ep)
+    t, c = time.perf_counter(), time.process_time()
     out = train_step({k: tf.constant(v) for k, v in ep.items()}, tf.constant([0, i], tf.int32))
     float(out['loss'])
+    cpu.append(time.process_time() - c)
     return time.perf_counter() - t
 
   first = one(0)
@@ -72,46 +91,160 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, bn_grad='fused')
   gpus = tf.config.list_physical_devices('GPU')
   peak = (tf.config.experimental.get_memory_info('GPU:0')['peak'] / 2**20 if gpus
           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-  return {'first': first, 'median': float(np.median(times)), 'peak_mb': peak,
-          'traces': train_step.experimental_get_tracing_count(),
-          'device': 'GPU' if gpus else 'CPU'}
+  res = {'first': first, 'median': float(np.median(times)), 'peak_mb': peak,
+         'median_cpu': float(np.median(cpu[2:])), 'times': times, 'cpu': cpu[2:],
+         'support_rows': [int(ep['xtr'].shape[1]) for ep in episodes],
+         'traces': train_step.experimental_get_tracing_count(),
+         'device': 'GPU' if gpus else 'CPU'}
+  if flops:
+    res['flops'] = step_flops(train_step, episodes[2:])
+  return res
+
+
+def step_flops(train_step, episodes):
+  """Mean dense FLOPs per step over `episodes` (one trace per distinct shape;
+  traced only, not run; support rows are static in these traces)."""
+  import numpy as np
+  import tensorflow as tf
+  from bench.flops import count_flops
+  trace = tf.function(train_step.python_function, autograph=False)
+  by_shape = {}
+  for ep in episodes:
+    key = tuple(np.shape(v) for v in ep.values())
+    if key not in by_shape:
+      cf = trace.get_concrete_function({k: tf.constant(v) for k, v in ep.items()},
+                                       tf.constant([0, 0], tf.int32))
+      by_shape[key] = count_flops(cf)['flops']
+  return float(np.mean([by_shape[tuple(np.shape(v) for v in ep.values())]
+                        for ep in episodes]))
+
+
+def _default_tool(name):
+  """../shared/tools/<name> beside the repository (or beside its worktree parent)."""
+  for up in (1, 2):
+    path = os.path.join(REPO, *(['..'] * up), 'shared', 'tools', name)
+    if os.path.isfile(path):
+      return os.path.normpath(path)
+  return os.path.normpath(os.path.join(REPO, '..', 'shared', 'tools', name))
+
+
+def run_json(cmd, prefix=''):
+  """Run `cmd`; the last stdout line starting with `prefix`, parsed as JSON, or
+  an error string (last stderr line)."""
+  out = subprocess.run(cmd, capture_output=True, text=True)
+  lines = [l[len(prefix):] for l in out.stdout.splitlines() if l.startswith(prefix)]
+  if out.returncode or not lines:
+    tail = (out.stderr.strip().splitlines() or ['exit %d' % out.returncode])[-1]
+    return 'failed: %s' % tail[:200]
+  return json.loads(lines[-1])
+
+
+def port_cmd(a, geometry, model, bn_grad, flops=True):
+  cmd = [sys.executable, os.path.abspath(__file__), '--child', geometry, model, bn_grad,
+         '--iters', str(a.iters)]
+  cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
+  return cmd + ['--no_flops'] * (not flops)
+
+
+def modes(a):
+  return BN_GRADS if a.bn_grad == 'both' else (a.bn_grad,)
+
+
+def side_by_side(a):
+  """Interleaved original / port runs per (geometry, model), one table."""
+  from bench.flops import fmt_gflops
+  print('original: %s (%s, %s); port: %s' % (a.original, a.original_python, a.original_tool,
+                                             sys.executable))
+  print('TF_ENABLE_ONEDNN_OPTS=%s; %d pair(s) per row, each run its own process; s / iter '
+        '= median of %d steps after 2 (original) / 1 + first (port) warm-ups; CPU = process '
+        'CPU time, all threads; GFLOP = the port\'s dense FLOPs (conv, matmul) per timed '
+        'step, also used for the original\'s GFLOP/s' % (
+            os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset'), a.pairs, a.iters))
+  print('| geometry | model | port bn_grad | pair | original wall s/iter | original CPU s/iter '
+        '| port wall s/iter '
+        '| port CPU s/iter | original/port wall | original/port CPU | first step s original '
+        '/ port | peak RSS MiB original / port | GFLOP / iter (port) | GFLOP/s original / port '
+        '| support rows (timed) |')
+  print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  for geometry in a.geometry or list(GEOMETRIES):
+    for model in a.model or list(MODELS):
+      for bn_grad, pair in itertools.product(modes(a), range(a.pairs)):
+        o = run_json([a.original_python, a.original_tool, '--src', a.original,
+                      '--geometry', geometry, '--model', model, '--iters', str(a.iters),
+                      '--seed', '0'], 'RESULT ')
+        p = run_json(port_cmd(a, geometry, model, bn_grad, flops=not a.no_flops))
+        if isinstance(o, str) or isinstance(p, str):
+          print('| %s | %s | %s | %d | original %s | port %s |' % (
+              geometry, model, bn_grad, pair + 1, o if isinstance(o, str) else 'ok',
+              p if isinstance(p, str) else 'ok'), flush=True)
+          continue
+        same = o['support_rows'][2:] == p['support_rows'][2:]
+        fl = p.get('flops')
+        print('| %s | %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f / %.1f '
+              '| %.0f / %.0f | %s | %s / %s | %s%s |' % (
+                  geometry, model, bn_grad, pair + 1, o['median_s'], o['median_cpu_s'], p['median'],
+                  p['median_cpu'], o['median_s'] / p['median'],
+                  o['median_cpu_s'] / p['median_cpu'], o['first_iter_s'], p['first'],
+                  o['ru_maxrss_mib'], p['peak_mb'], '%.1f' % (fl / 1e9) if fl else '-',
+                  fmt_gflops(fl, o['median_s']), fmt_gflops(fl, p['median']),
+                  ','.join(map(str, p['support_rows'][2:])),
+                  '' if same else ' (original: %s)' % ','.join(map(str, o['support_rows'][2:]))),
+              flush=True)
 
 
 def main():
-  p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  p = argparse.ArgumentParser(description=__doc__.split('\n')[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter,
+                              epilog=__doc__.split('\n', 1)[1])
   p.add_argument('--geometry', choices=list(GEOMETRIES), action='append')
   p.add_argument('--model', choices=list(MODELS), action='append')
   p.add_argument('--iters', type=int, default=5, help='timed steps after warm-up (>= 5)')
-  p.add_argument('--bn_grad', choices=BN_GRADS + ('both',), default='both',
-                 help="batch norm's second derivative (main.py --bn_grad); both: a row each")
   p.add_argument('--jit_compile', action='store_true', help='XLA-compile the step')
   p.add_argument('--grappler_on_cpu', action='store_true',
                  help="keep grappler's rewrites on a CPU (main.py skips them there)")
+  p.add_argument('--no_flops', action='store_true',
+                 help='skip counting the FLOPs (one extra trace per distinct episode shape)')
+  p.add_argument('--original', metavar='DIR',
+                 help='folder of the original l2b code (main.py, model.py, ...): run it side '
+                      'by side with the port (needs --original_python)')
+  p.add_argument('--original_python', metavar='PYTHON',
+                 help='python of a TF 2.15 + tensorflow-probability 0.23 environment')
+  p.add_argument('--original_tool', metavar='PY', default=_default_tool('original_l2b_speed.py'),
+                 help='the script that runs the original (default: %(default)s)')
+  p.add_argument('--pairs', type=int, default=1,
+                 help='with --original: interleaved original/port pairs per row')
+  p.add_argument('--bn_grad', choices=BN_GRADS + ('both',), default='both',
+                 help="the port's batch-norm second derivative (main.py --bn_grad); both: a "
+                      "row each")
   p.add_argument('--child', nargs=3, help=argparse.SUPPRESS)
   a = p.parse_args()
+  from bench.flops import fmt_gflops, reference_line
   if a.child:
     print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu,
-                             a.child[2])))
+                             flops=not a.no_flops, bn_grad=a.child[2])))
+    return
+  if a.original:
+    if not a.original_python or not os.path.isfile(a.original_tool):
+      p.error('--original needs --original_python and an existing --original_tool')
+    side_by_side(a)
+    print(reference_line())
     return
   print('TF_ENABLE_ONEDNN_OPTS=%s' % os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset (TF default)'))
   print('| geometry | model | bn_grad | device | first step (s) | s / iter (median of %d) '
-        '| peak memory (MiB) | traces |' % a.iters)
-  print('|---|---|---|---|---|---|---|---|')
-  modes = BN_GRADS if a.bn_grad == 'both' else (a.bn_grad,)
+        '| peak memory (MiB) | traces | CPU s / iter | GFLOP / iter | GFLOP/s |' % a.iters)
+  print('|---|---|---|---|---|---|---|---|---|---|---|')
   for geometry in a.geometry or list(GEOMETRIES):
-    for model in a.model or list(MODELS):
-      for bn_grad in modes:
-        cmd = [sys.executable, __file__, '--child', geometry, model, bn_grad, '--iters', str(a.iters)]
-        cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode:
-          print('| %s | %s | %s | failed: %s |' % (geometry, model, bn_grad,
-                                                  out.stderr.strip().splitlines()[-1]))
-          continue
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        print('| %s | %s | %s | %s | %.1f | %.2f | %.0f | %d |' % (
-            geometry, model, bn_grad, r['device'], r['first'], r['median'], r['peak_mb'],
-            r['traces']), flush=True)
+    for model, bn_grad in itertools.product(a.model or list(MODELS), modes(a)):
+      r = run_json(port_cmd(a, geometry, model, bn_grad, flops=not a.no_flops))
+      if isinstance(r, str):
+        print('| %s | %s | %s | %s |' % (geometry, model, bn_grad, r))
+        continue
+      fl = r.get('flops')
+      print('| %s | %s | %s | %s | %.1f | %.2f | %.0f | %d | %.2f | %s | %s |' % (
+          geometry, model, bn_grad, r['device'], r['first'], r['median'], r['peak_mb'], r['traces'],
+          r['median_cpu'], '%.1f' % (fl / 1e9) if fl else '-', fmt_gflops(fl, r['median'])),
+          flush=True)
+  print(reference_line())
 
 
 if __name__ == '__main__':
