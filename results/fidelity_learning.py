@@ -378,7 +378,16 @@ def write_records(groups, a, records_dir):
                    ci95=rows[0][1][key.replace('acc', 'ci95')] if len(rows) == 1 else None,
                    command=' '.join(sys.argv),
                    wall_time_s=sum(r['train_s'] + r['test_s'] for _, r in rows),
-                   note='per run: ' + ' ;; '.join(' && '.join(r['commands']) for _, r in rows))
+                   note='per run: ' + ' ;; '.join(short(' && '.join(r['commands']), a)
+                                                  for _, r in rows))
+
+
+def short(text, a):
+  """`text` without this machine's folders: <shims>/, <workdir>/, repository-relative."""
+  text = re.sub(r'\S*fidelity_shims_\w+', '<shims>', text)   # any run's temp folder
+  for path, name in ((a.workdir, '<workdir>'), (REPO + os.sep, '')):
+    text = text.replace(path, name)
+  return text
 
 
 def csv_list(kind, allowed=None):

@@ -39,15 +39,16 @@ def test_table_and_records(tmp_path, monkeypatch):
   monkeypatch.setattr(sys, 'argv', ['results/fidelity_learning.py', '--seeds', '0,1'])
   res = [(dict(system='taml', model='maml', variant='port-fused', seed=s),
           dict(id_acc=60. + s, id_ci95=1., ood_acc=40., ood_ci95=2., train_s=10., test_s=2.,
-               commands=['a', 'b'])) for s in (0, 1)]
+               commands=['/tmp/fidelity_shims_ab1/l2b_shim.py /w/data', 'b'])) for s in (0, 1)]
   a = types.SimpleNamespace(iters=300, test_tasks=200, gmvae_way=5, gmvae_sample_size=50,
                             gmvae_batch_size=4, gmvae_mc=4, gmvae_iters=200,
-                            gmvae_eval_episodes=200)
+                            gmvae_eval_episodes=200, workdir='/w')
   lines, groups = fl.table(res, a)
   assert lines[2].startswith('| taml | maml | port-fused | 0,1 | 60.50 +- 0.71 (sd) | 40.00 +- 0.00')
   fl.write_records(groups, a, str(tmp_path))
   rec = json.loads((tmp_path / 'fidelity_taml_maml_port-fused_id.json').read_text())
   assert rec['values'] == [60., 61.] and rec['seeds'] == [0, 1]
+  assert rec['note'].startswith('per run: <shims>/l2b_shim.py <workdir>/data && b ;; ')
 
 
 def test_missing_original_is_one_error_line(tmp_path):
