@@ -8,6 +8,7 @@ episode samplers' random state, each committed atomically) and `best/` (the best
 validation id + ood acc, with info in its state.json).
 """
 import os
+import sys
 import time
 
 import numpy as np
@@ -90,7 +91,10 @@ class Run:
 
 
 def _log(logfile, line):
-  tqdm.write(line)
+  if sys.stdout.isatty():
+    tqdm.write(line)   # above the bar of the same terminal
+  else:   # a file: no bar to clear (tqdm.write would redraw a bar not due yet)
+    print(line, flush=True)
   logfile.write(line + '\n')
   logfile.flush()
 
