@@ -38,6 +38,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from bench.originals import default_tool  # noqa: E402
 from common.tf_env import configure_tensorflow_env  # noqa: E402
 
 configure_tensorflow_env(onednn=True)   # as gmvae_main.py (children inherit it)
@@ -168,15 +169,6 @@ def side_by_side(a):
                 fmt_gflops(fl, p['train']), p['load']), flush=True)
 
 
-def _default_tool(name):
-  """../shared/tools/<name> beside the repository (or beside its worktree parent)."""
-  for up in (1, 2):
-    path = os.path.join(REPO, *(['..'] * up), 'shared', 'tools', name)
-    if os.path.isfile(path):
-      return os.path.normpath(path)
-  return os.path.normpath(os.path.join(REPO, '..', 'shared', 'tools', name))
-
-
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -191,7 +183,7 @@ def main():
   parser.add_argument('--original_python', metavar='PYTHON',
                       help='python of an environment with torch (CPU), numpy, tensorboard, tqdm')
   parser.add_argument('--original_tool', metavar='PY',
-                      default=_default_tool('original_gmvae_speed.py'),
+                      default=default_tool('original_gmvae_speed.py'),
                       help='the script that runs the original (default: %(default)s)')
   parser.add_argument('--data_dir', metavar='DIR',
                       help='Omniglot train/val/test.npy [C,20,28,28,1] the original reads')

@@ -32,6 +32,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from bench.originals import default_tool  # noqa: E402
 from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,  # noqa: E402
                            skip_graph_rewrites_on_cpu)
 
@@ -119,15 +120,6 @@ def step_flops(train_step, episodes):
                         for ep in episodes]))
 
 
-def _default_tool(name):
-  """../shared/tools/<name> beside the repository (or beside its worktree parent)."""
-  for up in (1, 2):
-    path = os.path.join(REPO, *(['..'] * up), 'shared', 'tools', name)
-    if os.path.isfile(path):
-      return os.path.normpath(path)
-  return os.path.normpath(os.path.join(REPO, '..', 'shared', 'tools', name))
-
-
 def run_json(cmd, prefix=''):
   """Run `cmd`; the last stdout line starting with `prefix`, parsed as JSON, or
   an error string (last stderr line)."""
@@ -209,7 +201,7 @@ def main():
                       'by side with the port (needs --original_python)')
   p.add_argument('--original_python', metavar='PYTHON',
                  help='python of a TF 2.15 + tensorflow-probability 0.23 environment')
-  p.add_argument('--original_tool', metavar='PY', default=_default_tool('original_l2b_speed.py'),
+  p.add_argument('--original_tool', metavar='PY', default=default_tool('original_l2b_speed.py'),
                  help='the script that runs the original (default: %(default)s)')
   p.add_argument('--pairs', type=int, default=1,
                  help='with --original: interleaved original/port pairs per row')

@@ -245,14 +245,18 @@ def load_f64_or_fail(stem, folder):
   return golden.load_f64(stem, folder)
 
 
+def compare_values_f64(port, want, keys, what):
+  """`port` has exactly the golden's `keys`, each within RTOL_F64."""
+  assert set(keys) == set(port), '%s keys differ: golden %s, port %s' % (
+      what, sorted(keys), sorted(port))
+  for key in keys:
+    golden.assert_close(port[key], want[key], key, rtol=golden.RTOL_F64)
+
+
 def check_forward_f64(stem, folder=None):
   want = load_f64_or_fail(stem, folder)
   port = forward_values(replay(stem, 'float64', folder))
-  keys = [k for k in want if '/' not in k]
-  assert set(keys) == set(port), 'output keys differ: golden %s, port %s' % (
-      sorted(keys), sorted(port))
-  for key in keys:
-    golden.assert_close(port[key], want[key], key, rtol=golden.RTOL_F64)
+  compare_values_f64(port, want, [k for k in want if '/' not in k], 'output')
 
 
 def check_posteriors_f64(stem, folder=None):
@@ -261,11 +265,7 @@ def check_posteriors_f64(stem, folder=None):
   if not keys:
     return
   d, cfg = replay(stem, 'float64', folder)[:2]
-  port = posterior_values(d, cfg, 'float64')
-  assert set(keys) == set(port), 'posterior keys differ: golden %s, port %s' % (
-      sorted(keys), sorted(port))
-  for key in keys:
-    golden.assert_close(port[key], want[key], key, rtol=golden.RTOL_F64)
+  compare_values_f64(posterior_values(d, cfg, 'float64'), want, keys, 'posterior')
 
 
 def check_gradients_f64(stem, folder=None):
