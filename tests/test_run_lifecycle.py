@@ -88,7 +88,7 @@ def taml_straight(taml_data, tmp_path_factory):
 def test_taml_killed_anywhere_resumes_bit_identical(taml_data, taml_straight, tmp_path):
   savedir = tmp_path / 'run'
   proc = kill_and_resume('main.py', taml_args(taml_data, savedir), [
-      'weights_written:2', 'state_written:2', 'renamed:1', 'published_folder:1'])
+      'weights_written:2', 'renamed:1', 'published_folder:1'])
   assert 'resumed from iteration' in (savedir / 'train.log').read_text()
   assert_identical(taml_straight / 'ckpt' / 'model-6', savedir / 'ckpt' / 'model-6')
   assert_identical(taml_straight / 'best', savedir / 'best')
@@ -152,13 +152,21 @@ def test_taml_config_is_recorded_and_enforced(taml_data, tmp_path):
   run('main.py', *taml_args(taml_data, savedir, 3), check=0)
   config = json.loads((savedir / 'config.json').read_text())
   assert config['meta_lr'] == 1e-3 and config['alpha_on'] is True and config['query'] == 2
+  assert config['bn_grad'] == 'fused'
   line = error_line(run('main.py', *taml_args(taml_data, savedir, 4, '--meta_lr', 0.01,
-                                              '--seed', 3)))
+                                              '--seed', 3, '--bn_grad', 'exact')))
   assert 'meta_lr: 0.001 -> 0.01' in line and 'seed: 0 -> 3' in line
-  # meta_test with the run directory alone tests the trained geometry
+  assert "bn_grad: 'fused' -> 'exact'" in line
+  # meta_test with the run directory alone tests the trained geometry (--bn_grad, which
+  # only the outer gradient uses, may differ)
   proc = run('main.py', '--mode', 'meta_test', '--savedir', savedir, '--data_dir', taml_data,
-             '--n_test_episodes', 2, check=0)
+             '--n_test_episodes', 2, '--bn_grad', 'exact', check=0)
   assert ' acc: ' in proc.stdout
+  # a config.json from before --bn_grad existed: the run was trained exact
+  del config['bn_grad']
+  (savedir / 'config.json').write_text(json.dumps(config))
+  line = error_line(run('main.py', *taml_args(taml_data, savedir, 4, '--bn_grad', 'fused')))
+  assert "bn_grad: 'exact' -> 'fused'" in line
   line = error_line(run('main.py', '--mode', 'meta_test', '--savedir', savedir,
                         '--data_dir', taml_data, '--max_shot', 7))
   assert 'max_shot: 3 -> 7' in line

@@ -114,27 +114,3 @@ def test_multi_dataset_train_and_test(tmp_path):
   names = [l.split(' acc:')[0] for l in proc.stdout.splitlines() if ' acc: ' in l]
   assert names == ['id /aircraft', 'id /quickdraw', 'id /vgg_flower', 'ood/traffic',
                    'ood/fashion-mnist']
-
-
-def test_bn_grad_is_stored_and_a_resumed_run_keeps_it(tmp_path):
-  """config.json records --bn_grad (default fused); resuming with the other mode is
-  refused, meta_test (no outer gradient) does not care; a config.json written before
-  the flag existed means exact."""
-  import json
-  data = cifar_like(str(tmp_path / 'data'))
-  savedir = tmp_path / 'run'
-  train(tmp_path, data, savedir, 2)
-  config = json.loads((savedir / 'config.json').read_text())
-  assert config['bn_grad'] == 'fused'
-  proc = run_main('--mode', 'meta_train', '--data_dir', data, '--savedir', savedir,
-                  '--n_train_iters', 4, *SMALL, '--bn_grad', 'exact', check=False)
-  assert proc.returncode != 0
-  [line] = error_lines(proc)
-  assert 'other settings' in line and "bn_grad: 'fused' -> 'exact'" in line
-  run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', savedir, *SMALL,
-           '--bn_grad', 'exact')
-  del config['bn_grad']   # a run directory from before --bn_grad: trained exact
-  (savedir / 'config.json').write_text(json.dumps(config))
-  proc = run_main('--mode', 'meta_train', '--data_dir', data, '--savedir', savedir,
-                  '--n_train_iters', 4, *SMALL, '--bn_grad', 'fused', check=False)
-  assert proc.returncode != 0 and "bn_grad: 'exact' -> 'fused'" in error_lines(proc)[0]
