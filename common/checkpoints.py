@@ -259,11 +259,18 @@ class CheckpointStore:
     shutil.rmtree(scratch, ignore_errors=True)
 
   def set_aside(self, first_step, reason):
-    """Rename the checkpoints from `first_step` on to `<name>-<step>.<reason>`:
-    kept for inspection, never restored."""
+    """Rename the checkpoints from `first_step` on to `<name>-<step>.<reason>[-k]`:
+    kept for inspection, never restored (the chief does it, once)."""
+    if not self.chief:
+      return
     for step in self.steps():
       if step >= first_step:
-        os.rename(self.path(step), '%s.%s' % (self.path(step), reason))
+        target, k = '%s.%s' % (self.path(step), reason), 1
+        while os.path.lexists(target):   # set aside before, at the same step
+          k += 1
+          target = '%s.%s-%d' % (self.path(step), reason, k)
+        with os_errors('cannot set aside checkpoint %s' % self.path(step)):
+          os.rename(self.path(step), target)
 
   def restore_latest(self, check=None):
     """Restore the newest intact checkpoint: (step, state), or (None, None) if
