@@ -23,10 +23,16 @@ from tests.test_gmvae_cli import TINY as GMVAE_TINY, write_omniglot
 from tests.test_tdr_cli import generate, write_idx
 
 KILLED = -signal.SIGKILL
+# Bit-identical comparisons run TensorFlow with one intra-op and one inter-op
+# thread: with the default pools, two uninterrupted TAML runs can already end
+# ~1e-6 relative apart (ops of a metabatch's tasks scheduled concurrently; the
+# source is not found yet, README "Runs you can trust").
+DETERMINISTIC = {'TF_NUM_INTRAOP_THREADS': '1', 'TF_NUM_INTEROP_THREADS': '1'}
 
 
 def run(script, *args, env=None, check=None):
-  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='', **(env or {}))
+  full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='', **DETERMINISTIC,
+                  **(env or {}))
   proc = subprocess.run([sys.executable, str(REPO / script), *map(str, args)],
                         capture_output=True, text=True, env=full_env, cwd=REPO, timeout=600)
   if check is not None:
@@ -98,7 +104,7 @@ def test_taml_killed_anywhere_resumes_bit_identical(taml_data, taml_straight, tm
 
 def test_taml_sigint_saves_and_exits_130(taml_data, taml_straight, tmp_path):
   savedir = tmp_path / 'run'
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='', **DETERMINISTIC)
   args = [sys.executable, str(REPO / 'main.py'), *map(str, taml_args(taml_data, savedir))]
   proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=env, cwd=REPO)
