@@ -241,9 +241,7 @@ class CheckpointStore:
     """Commit the checkpoint of `step` with `state`; keep the newest `keep`."""
     self.check_finite(step)
     if not self.chief:
-      scratch = distribute.worker_directory(self.strategy, self.directory)
-      write_folder(os.path.join(scratch, '%s-%d' % (self.name, step)), self.checkpoint, state)
-      shutil.rmtree(scratch, ignore_errors=True)
+      self._scratch_write(self.path(step), self.checkpoint, state)
       return
     write_folder(self.path(step), self.checkpoint, state)
     for old in self.steps()[:-self.keep]:
@@ -253,9 +251,14 @@ class CheckpointStore:
     """`publish_folder` on the chief; a scratch write elsewhere (see `save`)."""
     if self.chief:
       publish_folder(link, step, checkpoint, state)
-      return
-    scratch = distribute.worker_directory(self.strategy, os.path.dirname(link))
-    write_folder(os.path.join(scratch, os.path.basename(link)), checkpoint, state)
+    else:
+      self._scratch_write(link, checkpoint, state)
+
+  def _scratch_write(self, path, checkpoint, state):
+    """A non-chief worker's part of a save (a collective): written to its scratch
+    folder beside `path`, then dropped."""
+    scratch = distribute.worker_directory(self.strategy, os.path.dirname(path))
+    write_folder(os.path.join(scratch, os.path.basename(path)), checkpoint, state)
     shutil.rmtree(scratch, ignore_errors=True)
 
   def set_aside(self, first_step, reason):

@@ -15,7 +15,6 @@ so a distributed step equals the single-device step on the same metabatch.
 import contextlib
 import json
 import os
-import shutil
 import socket
 import sys
 import threading
@@ -186,63 +185,29 @@ def is_chief(strategy):
   resolver = getattr(strategy, 'cluster_resolver', None)
   if resolver is None or not resolver.cluster_spec().as_dict():
     return True
-  kind, index = resolver.task_type, resolver.task_id
-  has_chief = 'chief' in resolver.cluster_spec().as_dict()
-  return kind == 'chief' or (not has_chief and kind == 'worker' and index == 0)
+  return chief_task(resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id)
+
+
+def chief_task(cluster, kind, index):
+  """The cluster's chief: its `chief` task, or worker 0 when it has none."""
+  return kind == 'chief' or ('chief' not in cluster and kind == 'worker' and index == 0)
 
 
 def chief_process(strategy_name):
   """`is_chief` before the strategy exists: from TF_CONFIG for multi_worker."""
   if strategy_name != 'multi_worker':
     return True
-  cluster, kind, index = read_tf_config()
-  return kind == 'chief' or ('chief' not in cluster and kind == 'worker' and index == 0)
+  return chief_task(*read_tf_config())
 
 
 def worker_directory(strategy, directory):
   """Where this worker writes a checkpoint: `directory` on the chief, a private
   scratch folder elsewhere (MultiWorkerMirroredStrategy needs every worker to
-  take part in a save; only the chief's copy is kept)."""
+  take part in a save; only the chief's copy is kept, common/checkpoints.py)."""
   if is_chief(strategy):
     return directory
   resolver = strategy.cluster_resolver
   return os.path.join(directory, '.worker_%s_%d' % (resolver.task_type, resolver.task_id))
-
-
-def remove_worker_directory(strategy, directory):
-  """Drop a non-chief worker's scratch checkpoint after a save."""
-  if not is_chief(strategy):
-    shutil.rmtree(worker_directory(strategy, directory), ignore_errors=True)
-
-
-class ChiefCheckpoints:
-  """A `tf.train.CheckpointManager` of which only the chief's files stay.
-
-  Every worker saves (a collective), non-chief workers into a scratch folder
-  that is removed at once; every worker restores the chief's latest.
-  """
-
-  def __init__(self, strategy, checkpoint, directory, **manager_options):
-    import tensorflow as tf
-    self.strategy, self.directory = strategy, directory
-    self.manager = tf.train.CheckpointManager(
-        checkpoint, worker_directory(strategy, directory), **manager_options)
-
-  def latest(self):
-    """The chief's newest checkpoint (None before the first save)."""
-    import tensorflow as tf
-    return tf.train.latest_checkpoint(self.directory)
-
-  def save(self, checkpoint_number=None):
-    self.manager.save(checkpoint_number=checkpoint_number)
-    remove_worker_directory(self.strategy, self.directory)
-
-
-def write_checkpoint(strategy, checkpoint, path):
-  """`checkpoint.write(path)` kept on the chief only (see ChiefCheckpoints)."""
-  folder, name = os.path.split(path)
-  checkpoint.write(os.path.join(worker_directory(strategy, folder), name))
-  remove_worker_directory(strategy, folder)
 
 
 def summary_writer(strategy, logdir):

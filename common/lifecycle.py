@@ -1,6 +1,6 @@
 """What every training loop does between its steps, written once.
 
-  with StopSignals(log) as signals:
+  with StopSignals() as signals:
     timer = SaveTimer(save_minutes)
     for step in ...:
       ... one step; check_finite_loss(loss, step, store) ...
@@ -29,8 +29,7 @@ class StopSignals:
 
   SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-  def __init__(self, log=print):
-    self.log = log
+  def __init__(self):
     self.stop = None   # the signal's name once one arrived
     self._previous = {}
 

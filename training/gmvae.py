@@ -64,7 +64,7 @@ class GMVAERun:
     timer = SaveTimer(o.save_minutes)
     bar = progress(total=total, initial=step, desc='gmvae', unit='iter',
                    disable=not o.progress or None)
-    with StopSignals(self.log) as signals, writer.as_default():
+    with StopSignals() as signals, writer.as_default():
       while step < total:
         x = episodes.train_batch(self.pool, o.batch_size, o.sample_size,
                                  np.random.RandomState([o.seed, step]))
@@ -180,7 +180,7 @@ class SimCLRRun:
     timer = SaveTimer(o.save_minutes)
     bar = progress(total=total, initial=step, desc='simclr', unit='batch',
                    disable=not o.progress or None)
-    with StopSignals(self.log) as signals:
+    with StopSignals() as signals:
       while step < total:
         epoch, b = divmod(step, n_batches)
         rng = np.random.RandomState([o.seed, epoch])

@@ -197,7 +197,7 @@ def meta_train(f, run_dir):
                      total=f.n_train_iters, desc='meta_train', unit='iter',
                      disable=not run.chief)
   t0 = time.time()
-  with StopSignals(log) as signals:
+  with StopSignals() as signals:
     for i in bar:
       sampler = run.id_samplers[names[i % len(names)]]
       out = train_step(run.episode(sampler, 'mtr'), run.seed(i))

@@ -67,7 +67,7 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
                  desc='tdr', unit='step')
   timer = SaveTimer(save_minutes)
   done = start
-  with StopSignals(log) as signals:
+  with StopSignals() as signals:
     while done < train_steps:
       n = trainer.block_end(done, train_steps, log_freq, eval_freq) - done
       out, new_target = trainer.advance(train_it, val_it, n)
