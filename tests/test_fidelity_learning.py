@@ -57,3 +57,29 @@ def test_missing_original_is_one_error_line(tmp_path):
                         cwd=REPO, capture_output=True, text=True)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith('error: --l2b_src')
+
+
+def test_paired_driver_compiles():
+  from results import fidelity_paired as fp
+  compile(fp.original_driver(), 'original_driver.py', 'exec')
+
+
+def test_paired_table_takes_differences_within_each_seed(capsys):
+  from results import fidelity_paired as fp
+  acc = {('orig-fused', 0): (50., 40.), ('port-fused', 0): (52., 39.),
+         ('orig-fused', 1): (60., 45.), ('port-fused', 1): (58., 47.),
+         ('port-fused', 2): (99., 99.)}   # seed 2 has no original run: not paired
+  fp.print_table([dict(model='maml', variant=v, seed=s, id=i, ood=o)
+                  for (v, s), (i, o) in acc.items()])
+  lines = capsys.readouterr().out.splitlines()
+  assert '| maml | port-fused | 0,1,2 | 69.67 +- 25.58 | 61.67 +- 32.58 |' in lines
+  assert '| maml | port-fused - orig-fused | 2 | 0.00 +- 2.83 | 0.50 +- 2.12 |' in lines
+  assert not any('orig-exact' in l for l in lines)
+
+
+def test_paired_missing_original_is_one_error_line(tmp_path):
+  proc = subprocess.run([sys.executable, 'results/fidelity_paired.py', '--l2b_src', str(tmp_path),
+                         '--l2b_python', sys.executable, '--workdir', str(tmp_path / 'w')],
+                        cwd=REPO, capture_output=True, text=True)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1].startswith('error: --l2b_src')
