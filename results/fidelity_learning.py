@@ -422,14 +422,13 @@ def omniglot_archives(a):
   return [os.path.join(om, 'images_background.npz'), os.path.join(om, 'images_evaluation.npz')]
 
 
-def prepare_taml_data(a):
+def prepare_taml_data(a, python):
   """Omniglot (id) and MNIST (ood) as l2b reads its sets, made once by the port's get_data.py
-  from --shared; returns the data root (<root>/data/<name>/*.npy)."""
+  (run by `python`) from --shared; returns the data root (<root>/data/<name>/*.npy)."""
   archives = omniglot_archives(a)
   data = os.path.join(a.workdir, 'data_root', 'data')
   os.makedirs(data, exist_ok=True)
   log = os.path.join(a.workdir, 'data.log')
-  python = getattr(a, 'port_python', sys.executable)
   if not os.path.isfile(os.path.join(data, 'omniglot', 'test.npy')):
     run([python, 'data/omniglot/get_data.py', '--out', os.path.join(data, 'omniglot'),
          '--source', *archives], log)
@@ -496,7 +495,7 @@ def main(argv=None):
     raise UserError('--iters %d: from iteration 1000 on, the original TAML prints its balancing '
                     'variables on OOD validation tasks, and MNIST has no validation split; '
                     'keep --iters below 1000' % a.iters)
-  data_root = prepare_taml_data(a) if 'taml' in a.systems else None
+  data_root = prepare_taml_data(a, a.port_python) if 'taml' in a.systems else None
   gmvae_data = os.path.join(a.workdir, 'omniglot_gmvae')
   if 'gmvae' in a.systems and not os.path.isfile(os.path.join(gmvae_data, 'test.npy')):
     run([a.port_python, 'data/omniglot/get_data.py', '--layout', 'gmvae', '--out', gmvae_data,

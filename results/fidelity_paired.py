@@ -22,6 +22,7 @@ same computation; Bayesian TAML samples its posterior with each side's own gener
   python results/fidelity_paired.py --l2b_src /path/l2b --l2b_python /path/tf215/bin/python \\
       --models maml --seeds 0,1,2,3,4,5,6,7
 """
+import functools
 import json
 import os
 import re
@@ -221,7 +222,7 @@ def main(argv=None):
   if not a.l2b_python:
     raise UserError('--l2b_python: a Python with tensorflow 2.x and tensorflow-probability')
   a.l2b_src, a.workdir = os.path.abspath(a.l2b_src), os.path.abspath(a.workdir)
-  data_root = prepare_taml_data(a)
+  data_root = prepare_taml_data(a, sys.executable)
   paired = os.path.join(a.workdir, 'paired')
   os.makedirs(paired, exist_ok=True)
   driver = os.path.join(tempfile.mkdtemp(prefix='fidelity_paired_'), 'original_driver.py')
@@ -232,14 +233,19 @@ def main(argv=None):
   load = original_data_class(a.l2b_src, data_root)
   train_data = load('omniglot')
   iters = a.trace_steps or a.iters
+  start_file = lambda model, seed: os.path.join(paired, '%s_s%d_start.npz' % (model, seed))
 
-  def train(model, variant, seed, port, start, batches):
-    """Final weights (and the trace) of one side from `start` on `batches`."""
+  @functools.lru_cache(maxsize=1)   # one seed's episodes at a time, drawn only if a port side runs
+  def train_batches(seed):
+    return episodes(train_data, 'mtr', seed, iters, sampler_args)
+
+  def train(model, variant, seed, port, start):
+    """Final weights (and the trace) of one side from `start` on the seed's episodes (the
+    original draws them itself, and reads `start` from the seed's start file)."""
     side, bn = variant.split('-')
     if side == 'port':
-      return port.train(start, batches, a.trace_steps)
-    init = os.path.join(paired, '%s_s%d_start.npz' % (model, seed))
-    np.savez(init, **start)
+      return port.train(start, train_batches(seed), a.trace_steps)
+    init = start_file(model, seed)
     out = os.path.join(paired, '%s_%s_s%d_final.npz' % (model, variant, seed))
     run([a.l2b_python, driver, a.l2b_src, data_root, bn, str(int(MODELS[model])), str(seed),
          str(iters), init, out, str(a.trace_steps)], os.path.join(paired, 'original.log'),
@@ -255,14 +261,14 @@ def main(argv=None):
     ports = {bn: Port(MODELS[model], bn) for bn in ('fused', 'exact')}
     for seed in a.seeds:
       start = ports['fused'].start(seed)
-      batches = episodes(train_data, 'mtr', seed, iters, sampler_args)
+      np.savez(start_file(model, seed), **start)   # for the original's driver
       traces = {}
       for variant in VARIANTS:
         bn = variant.split('-')[1]
         label = variant + ('+onednn' if variant.startswith('orig') and
                            a.original_onednn == 'on' else '')
         if a.trace_steps:
-          traces[variant] = train(model, variant, seed, ports[bn], start, batches)
+          traces[variant] = train(model, variant, seed, ports[bn], start)
           continue
         record = os.path.join(paired, '%s_%s_s%d_i%d.json' % (model, label, seed, iters))
         if os.path.isfile(record):
@@ -271,7 +277,7 @@ def main(argv=None):
           print('%s kept' % record, flush=True)
           continue
         t0 = time.time()
-        final = train(model, variant, seed, ports[bn], start, batches)
+        final = train(model, variant, seed, ports[bn], start)
         row = dict(model=model, variant=label, seed=seed, iters=iters,
                    id=ports[bn].accuracy(final, tests['omniglot']),
                    ood=ports[bn].accuracy(final, tests['mnist']),
@@ -293,8 +299,8 @@ def relative(x, y):
 
 def print_trace(model, seed, traces, a):
   """Per step: the outer losses' relative difference and the largest per-key relative
-  (L2) gradient difference of each pair. Keys without a port gradient (the conv biases:
-  batch norm cancels them, the original's are float32 round-off) are left out."""
+  (L2) gradient difference of each pair. The conv biases are left out: batch norm cancels
+  them (the port has no gradient there, the original's is float32 round-off)."""
   print('\n%s seed %d, original with oneDNN %s: | step | pair | loss rel. diff | '
         'max over keys of |g1 - g2| / |g1| (key) |' % (model, seed, a.original_onednn))
   for i in range(a.trace_steps):

@@ -51,9 +51,12 @@ def test_table_and_records(tmp_path, monkeypatch):
   assert rec['note'].startswith('per run: <shims>/l2b_shim.py <workdir>/data && b ;; ')
 
 
-def test_missing_original_is_one_error_line(tmp_path):
-  proc = subprocess.run([sys.executable, 'results/fidelity_learning.py', '--systems', 'taml',
-                         '--l2b_src', str(tmp_path), '--workdir', str(tmp_path / 'w')],
+@pytest.mark.parametrize('script, flags', [
+    ('results/fidelity_learning.py', ['--systems', 'taml']),
+    ('results/fidelity_paired.py', ['--l2b_python', sys.executable])])
+def test_missing_original_is_one_error_line(tmp_path, script, flags):
+  proc = subprocess.run([sys.executable, script, *flags, '--l2b_src', str(tmp_path),
+                         '--workdir', str(tmp_path / 'w')],
                         cwd=REPO, capture_output=True, text=True)
   assert proc.returncode == 2
   assert proc.stderr.strip().splitlines()[-1].startswith('error: --l2b_src')
@@ -75,11 +78,3 @@ def test_paired_table_takes_differences_within_each_seed(capsys):
   assert '| maml | port-fused | 0,1,2 | 69.67 +- 25.58 | 61.67 +- 32.58 |' in lines
   assert '| maml | port-fused - orig-fused | 2 | 0.00 +- 2.83 | 0.50 +- 2.12 |' in lines
   assert not any('orig-exact' in l for l in lines)
-
-
-def test_paired_missing_original_is_one_error_line(tmp_path):
-  proc = subprocess.run([sys.executable, 'results/fidelity_paired.py', '--l2b_src', str(tmp_path),
-                         '--l2b_python', sys.executable, '--workdir', str(tmp_path / 'w')],
-                        cwd=REPO, capture_output=True, text=True)
-  assert proc.returncode == 2
-  assert proc.stderr.strip().splitlines()[-1].startswith('error: --l2b_src')

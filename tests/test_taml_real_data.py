@@ -49,23 +49,26 @@ def train_and_test(real_data, savedir, iters, n_steps, flags, episodes):
   return accuracies(proc.stdout)
 
 
+def assert_id_above(acc, floor):
+  """Both result lines printed, and the id accuracy's 95 % interval above `floor` (%)."""
+  assert set(acc) == {'id /omniglot', 'ood/mnist'}
+  mean, ci = acc['id /omniglot']
+  assert mean - ci > floor, 'id accuracy %.2f +- %.2f is not clearly above chance (20%%)' % (mean, ci)
+
+
 def test_meta_sgd_learns_omniglot(real_data, tmp_path):
   # Meta-SGD's learned step sizes learn in 100 iterations what MAML needs ~300 for
   # (82 % id measured at 100; MAML below, in the slow set): the short CI version.
   acc = train_and_test(real_data, tmp_path / 'metasgd', 100, 2, ['--alpha_on'], 100)
   print('omniglot/mnist Meta-SGD after 100 iterations:', acc)
-  assert set(acc) == {'id /omniglot', 'ood/mnist'}
-  mean, ci = acc['id /omniglot']
-  assert mean - ci > 40.0, 'id accuracy %.2f +- %.2f is not clearly above chance (20%%)' % (mean, ci)
+  assert_id_above(acc, 40.0)
 
 
 @pytest.mark.slow
 def test_maml_learns_omniglot(real_data, tmp_path):
   acc = train_and_test(real_data, tmp_path / 'maml', 300, 2, [], 100)
   print('omniglot/mnist MAML after 300 iterations:', acc)
-  assert set(acc) == {'id /omniglot', 'ood/mnist'}
-  mean, ci = acc['id /omniglot']
-  assert mean - ci > 30.0, 'id accuracy %.2f +- %.2f is not clearly above chance (20%%)' % (mean, ci)
+  assert_id_above(acc, 30.0)
 
 
 @pytest.mark.slow
