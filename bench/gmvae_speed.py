@@ -38,6 +38,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from bench.op_profile import print_profiles  # noqa: E402
 from bench.originals import default_tool  # noqa: E402
 from common.tf_env import configure_tensorflow_env  # noqa: E402
 
@@ -51,7 +52,7 @@ SETTINGS = {
 QUERY = 15
 
 
-def measure(setting, iters, jit, evals=True, flops=True):
+def measure(setting, iters, jit, evals=True, flops=True, profile=False):
   import numpy as np
   import tensorflow as tf
   from models.gmvae.gmvae import GMVAEConfig
@@ -97,6 +98,9 @@ def measure(setting, iters, jit, evals=True, flops=True):
   if flops:
     from bench.flops import count_flops
     res['flops'] = count_flops(tr.train_step.get_concrete_function())['flops']
+  if profile:
+    from bench.op_profile import profile_ops
+    res['profile'] = profile_ops(train_once, calls=max(3, iters))
   return res
 
 
@@ -129,7 +133,8 @@ def original_result(a, setting):
 def port_result(a, setting, evals=True):
   cmd = [sys.executable, os.path.abspath(__file__), '--child', setting,
          '--iters', str(a.iters)] + (['--jit'] if a.jit else []) \
-      + ([] if evals else ['--no_eval']) + (['--no_flops'] if a.no_flops else [])
+      + ([] if evals else ['--no_eval']) + (['--no_flops'] if a.no_flops else []) \
+      + (['--profile'] if a.profile else [])
   out = subprocess.run(cmd, capture_output=True, text=True)
   lines = [l for l in out.stdout.splitlines() if l.startswith('RESULT ')]
   if out.returncode or not lines:
@@ -149,6 +154,7 @@ def side_by_side(a):
         '| first step s original / port | peak RSS GiB original / port | GFLOP / iter (port) '
         '| GFLOP/s original / port | load avg |')
   print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  profiles = []
   for setting in a.setting or ['5way', 'reduced']:
     g = SETTINGS[setting]
     for pair in range(a.pairs):
@@ -159,6 +165,8 @@ def side_by_side(a):
             setting, pair + 1, o if isinstance(o, str) else 'ok',
             p if isinstance(p, str) else 'ok'), flush=True)
         continue
+      if 'profile' in p:
+        profiles.append((setting, p['profile']))
       fl = p.get('flops')
       print('| %s | %d x %d x %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f / %.1f '
             '| %.2f / %.2f | %s | %s / %s | %.1f |' % (
@@ -167,6 +175,7 @@ def side_by_side(a):
                 o['cpu_train'] / p['cpu_train'], o['first'], p['first'], o['peak_gib'],
                 p['peak_gib'], '%.1f' % (fl / 1e9) if fl else '-', fmt_gflops(fl, o['train']),
                 fmt_gflops(fl, p['train']), p['load']), flush=True)
+  print_profiles(profiles, ' train step, port')
 
 
 def main():
@@ -189,13 +198,15 @@ def main():
                       help='Omniglot train/val/test.npy [C,20,28,28,1] the original reads')
   parser.add_argument('--pairs', type=int, default=1,
                       help='with --original: interleaved original/port pairs per setting')
+  parser.add_argument('--profile', action='store_true',
+                      help="also profile the port's train step: kernel time per op type")
   parser.add_argument('--no_eval', action='store_true', help=argparse.SUPPRESS)
   parser.add_argument('--child', help=argparse.SUPPRESS)
   args = parser.parse_args()
   from bench.flops import reference_line
   if args.child:
     print('RESULT ' + json.dumps(measure(args.child, args.iters, args.jit, not args.no_eval,
-                                         not args.no_flops)), flush=True)
+                                         not args.no_flops, args.profile)), flush=True)
     return
   if args.original:
     if not (args.original_python and args.data_dir and os.path.isfile(args.original_tool)):
@@ -223,6 +234,8 @@ def main():
         r['setting'], g['batch'], g['sample'], g['mc'], r['first'], r['train'], r['cpu_train'],
         r['eval1'], r['eval5'], r['peak_gib'], r['load'], '%.1f' % (fl / 1e9) if fl else '-',
         fmt_gflops(fl, r['train'])))
+  print_profiles([(r['setting'], r['profile']) for r in rows if 'profile' in r],
+                 ' train step, port')
   print(reference_line())
   print('TF_ENABLE_ONEDNN_OPTS=%s; ' % os.environ.get('TF_ENABLE_ONEDNN_OPTS') + 'CPU s = process CPU time (all threads); on a shared machine wall time also counts '
         'waiting for other processes (load avg = 1-minute load when the row finished).')

@@ -32,6 +32,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from bench.op_profile import print_profiles  # noqa: E402
 from bench.originals import default_tool  # noqa: E402
 from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,  # noqa: E402
                            skip_graph_rewrites_on_cpu)
@@ -52,7 +53,8 @@ MODELS = {
 BN_GRADS = ('fused', 'exact')   # models/taml/learner.py
 
 
-def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_grad='fused'):
+def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_grad='fused',
+            profile=False):
   """Run in a child process: returns first-step seconds, step times, peak memory
   (and, with `flops`, the dense FLOPs of the timed steps, counted after timing)."""
   import numpy as np
@@ -75,11 +77,11 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
   params = TamlParameters(cfg)
   train_step = steps.make_train_step(params, steps.make_optimizer(1e-3), cfg, metabatch, jit)
 
-  cpu, episodes = [], []
+  cpu, shapes = [], []
 
   def one(i):
     ep = sampler.sample('mtr', metabatch, cfg.way, cfg.max_shot, cfg.query, pad_to=cfg.max_support)
-    episodes.append(ep)
+    shapes.append({k: np.shape(v) for k, v in ep.items()})   # not the arrays: peak RSS is the step's
     t, c = time.perf_counter(), time.process_time()
     out = train_step({k: tf.constant(v) for k, v in ep.items()}, tf.constant([0, i], tf.int32))
     float(out['loss'])
@@ -94,30 +96,33 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
   res = {'first': first, 'median': float(np.median(times)), 'peak_mb': peak,
          'median_cpu': float(np.median(cpu[2:])), 'times': times, 'cpu': cpu[2:],
-         'support_rows': [int(ep['xtr'].shape[1]) for ep in episodes],
+         'support_rows': [int(sh['xtr'][1]) for sh in shapes],
          'traces': train_step.experimental_get_tracing_count(),
          'device': 'GPU' if gpus else 'CPU'}
   if flops:
-    res['flops'] = step_flops(train_step, episodes[2:])
+    res['flops'] = step_flops(train_step, shapes[2:])
+  if profile:
+    from bench.op_profile import profile_ops
+    res['profile'] = profile_ops(lambda: one(len(shapes)), calls=2)
   return res
 
 
-def step_flops(train_step, episodes):
-  """Mean dense FLOPs per step over `episodes` (one trace per distinct shape;
-  traced only, not run; support rows are static in these traces)."""
+def step_flops(train_step, shapes):
+  """Mean dense FLOPs per step over episodes of `shapes` ({key: shape}; one
+  trace per distinct shape; traced only, not run; support rows are static in
+  these traces)."""
   import numpy as np
   import tensorflow as tf
   from bench.flops import count_flops
   trace = tf.function(train_step.python_function, autograph=False)
   by_shape = {}
-  for ep in episodes:
-    key = tuple(np.shape(v) for v in ep.values())
+  for sh in shapes:
+    key = tuple(sorted(sh.items()))
     if key not in by_shape:
-      cf = trace.get_concrete_function({k: tf.constant(v) for k, v in ep.items()},
+      cf = trace.get_concrete_function({k: tf.zeros(v, tf.float32) for k, v in sh.items()},
                                        tf.constant([0, 0], tf.int32))
       by_shape[key] = count_flops(cf)['flops']
-  return float(np.mean([by_shape[tuple(np.shape(v) for v in ep.values())]
-                        for ep in episodes]))
+  return float(np.mean([by_shape[tuple(sorted(sh.items()))] for sh in shapes]))
 
 
 def run_json(cmd, prefix=''):
@@ -135,7 +140,7 @@ def port_cmd(a, geometry, model, bn_grad, flops=True):
   cmd = [sys.executable, os.path.abspath(__file__), '--child', geometry, model, bn_grad,
          '--iters', str(a.iters)]
   cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
-  return cmd + ['--no_flops'] * (not flops)
+  return cmd + ['--no_flops'] * (not flops) + ['--profile'] * a.profile
 
 
 def modes(a):
@@ -158,6 +163,7 @@ def side_by_side(a):
         '/ port | peak RSS MiB original / port | GFLOP / iter (port) | GFLOP/s original / port '
         '| support rows (timed) |')
   print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  profiles = []
   for geometry in a.geometry or list(GEOMETRIES):
     for model in a.model or list(MODELS):
       for bn_grad, pair in itertools.product(modes(a), range(a.pairs)):
@@ -170,6 +176,8 @@ def side_by_side(a):
               geometry, model, bn_grad, pair + 1, o if isinstance(o, str) else 'ok',
               p if isinstance(p, str) else 'ok'), flush=True)
           continue
+        if 'profile' in p:
+          profiles.append(('%s %s bn_grad=%s' % (geometry, model, bn_grad), p['profile']))
         same = o['support_rows'][2:] == p['support_rows'][2:]
         fl = p.get('flops')
         print('| %s | %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f / %.1f '
@@ -182,6 +190,7 @@ def side_by_side(a):
                   ','.join(map(str, p['support_rows'][2:])),
                   '' if same else ' (original: %s)' % ','.join(map(str, o['support_rows'][2:]))),
               flush=True)
+  print_profiles(profiles, ', port (two steps after the timed ones)')
 
 
 def main():
@@ -208,12 +217,14 @@ def main():
   p.add_argument('--bn_grad', choices=BN_GRADS + ('both',), default='both',
                  help="the port's batch-norm second derivative (main.py --bn_grad); both: a "
                       "row each")
+  p.add_argument('--profile', action='store_true',
+                 help="also profile two more of the port's steps: kernel time per op type")
   p.add_argument('--child', nargs=3, help=argparse.SUPPRESS)
   a = p.parse_args()
   from bench.flops import fmt_gflops, reference_line
   if a.child:
     print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu,
-                             flops=not a.no_flops, bn_grad=a.child[2])))
+                             flops=not a.no_flops, bn_grad=a.child[2], profile=a.profile)))
     return
   if a.original:
     if not a.original_python or not os.path.isfile(a.original_tool):
@@ -225,17 +236,21 @@ def main():
   print('| geometry | model | bn_grad | device | first step (s) | s / iter (median of %d) '
         '| peak memory (MiB) | traces | CPU s / iter | GFLOP / iter | GFLOP/s |' % a.iters)
   print('|---|---|---|---|---|---|---|---|---|---|---|')
+  profiles = []
   for geometry in a.geometry or list(GEOMETRIES):
     for model, bn_grad in itertools.product(a.model or list(MODELS), modes(a)):
       r = run_json(port_cmd(a, geometry, model, bn_grad, flops=not a.no_flops))
       if isinstance(r, str):
         print('| %s | %s | %s | %s |' % (geometry, model, bn_grad, r))
         continue
+      if 'profile' in r:
+        profiles.append(('%s %s bn_grad=%s' % (geometry, model, bn_grad), r['profile']))
       fl = r.get('flops')
       print('| %s | %s | %s | %s | %.1f | %.2f | %.0f | %d | %.2f | %s | %s |' % (
           geometry, model, bn_grad, r['device'], r['first'], r['median'], r['peak_mb'], r['traces'],
           r['median_cpu'], '%.1f' % (fl / 1e9) if fl else '-', fmt_gflops(fl, r['median'])),
           flush=True)
+  print_profiles(profiles, ', port (two steps after the timed ones)')
   print(reference_line())
 
 

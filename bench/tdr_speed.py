@@ -4,6 +4,7 @@ ResNet-20 on CIFAR shapes (synthetic in-memory batches, so only compute counts).
 
   python bench/tdr_speed.py                  # both models, jit off and on
   python bench/tdr_speed.py --models lenet --jit off --steps 500
+  python bench/tdr_speed.py --profile        # + where the bilevel step's CPU time goes
 
 Modes: `plain` = base steps only (--no-reweight); `bilevel` = base steps plus
 the class-weight update every 10 steps (what tdr_main.py runs); `bilevel-every`
@@ -60,6 +61,8 @@ flags.DEFINE_integer('pairs', 1, 'With --original: interleaved original/port pai
 flags.DEFINE_integer('warmup', 0, 'With --original: untimed steps after the first '
                      '(0: 20 for lenet, 10 for resnet20).')
 flags.DEFINE_bool('flops', True, 'Count the FLOPs of the port\'s step.')
+flags.DEFINE_bool('profile', False, 'Without --original: after the timing, profile the '
+                  'bilevel mode (jit off) and print kernel time per op type.')
 flags.DEFINE_string('child', None, 'internal: measure the port on records in this process.')
 flags.DEFINE_string('child_data', None, 'internal')
 FLAGS = flags.FLAGS
@@ -97,6 +100,11 @@ def bench_one(name, mode_freq, jit, steps, batch_size):
   run(steps)
   sec = time.perf_counter() - t0
   flops = step_flops(trainer, train_it, val_it, mode_freq) if FLAGS.flops and not jit else None
+  if FLAGS.profile and mode_freq == 10 and not jit:
+    from bench.op_profile import format_profile, profile_ops
+    print(format_profile(profile_ops(lambda: run(10), calls=max(1, steps // 10),
+                                     steps_per_call=10),
+                         title='%s bilevel (jit off), port' % name), flush=True)
   return steps / sec, steps * batch_size / sec, flops
 
 
