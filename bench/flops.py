@@ -129,6 +129,17 @@ def fmt_gflops(flops, seconds):
   return '%.1f' % (flops / seconds / 1e9)
 
 
+def cpu_name():
+  """'<model name of /proc/cpuinfo>, N logical cores' (or 'CPU, N ...')."""
+  import os
+  try:
+    with open('/proc/cpuinfo') as f:
+      names = [l.split(':', 1)[1].strip() for l in f if l.startswith('model name')]
+  except OSError:
+    names = []
+  return '%s, %d logical cores' % (names[0] if names else 'CPU', os.cpu_count())
+
+
 def reference_gflops(n=2048, repeats=10):
   """GFLOP/s of TensorFlow's float32 n x n matmul on this machine (best of `repeats`):
   a practical ceiling for the dense ops counted above (what the step would reach if
@@ -159,8 +170,9 @@ def reference_line(python=None):
     g = json.loads(out.stdout.strip().splitlines()[-1])['gflops']
   except (IndexError, ValueError, KeyError):
     return 'reference matmul: failed'
-  return ('reference: float32 2048x2048 matmul in TensorFlow here, best of 10: %.0f GFLOP/s '
-          '(a practical ceiling for the counted dense ops; load avg %.1f)' % (g, os.getloadavg()[0]))
+  return ('machine: %s; reference: float32 2048x2048 matmul in TensorFlow here, best of 10: '
+          '%.0f GFLOP/s (a practical ceiling for the counted dense ops; load avg %.1f)'
+          % (cpu_name(), g, os.getloadavg()[0]))
 
 
 if __name__ == '__main__':

@@ -4,6 +4,9 @@ calls, kernel time summed per op type.
   from bench.op_profile import format_profile, profile_ops
   print(format_profile(profile_ops(lambda: step(...), calls=5, steps_per_call=10)))
 
+The same summary of a trace taken by other means (the original TDR Estimator
+loop, bench/original_tdr_speed.py): `kernel_times(logdir, steps, wall_s)`.
+
 Kernel time is summed over the executor's threads (it can exceed wall time when
 both cores run ops).  Op types are the kernel names the executor logs (oneDNN
 kernels appear as `_MklNative...`); the time outside kernels (executor, Python,
@@ -40,11 +43,24 @@ def op_type(event_name):
   return event_name.rsplit(':', 1)[1]
 
 
-def profile_ops(run, calls=5, steps_per_call=1):
-  """Profile `calls` calls of `run()` (already traced and warm; it must block
-  until done).  Returns {'rows': [[op type, us per step, kernels per step]] by
+def kernel_times(logdir, steps, wall_s):
+  """Summarise the trace the profiler wrote to `logdir` over `steps` steps that
+  took `wall_s` seconds: {'rows': [[op type, us per step, kernels per step]] by
   time, 'kernel_us': summed kernel us per step, 'wall_us': wall us per step}
   (plain lists and floats: it travels as JSON from the benches' child processes)."""
+  times, counts = collections.Counter(), collections.Counter()
+  for line, name, us in _events(logdir):
+    kind = op_type(name) if line.startswith('tf_Compute') else None
+    if kind:
+      times[kind] += us
+      counts[kind] += 1
+  rows = [[k, us / steps, counts[k] / steps] for k, us in times.most_common()]
+  return {'rows': rows, 'kernel_us': sum(times.values()) / steps, 'wall_us': 1e6 * wall_s / steps}
+
+
+def profile_ops(run, calls=5, steps_per_call=1):
+  """`kernel_times` of `calls` calls of `run()` (already traced and warm; it
+  must block until done)."""
   import tensorflow as tf
   logdir = tempfile.mkdtemp(prefix='op_profile_')
   tf.profiler.experimental.start(logdir)
@@ -53,15 +69,7 @@ def profile_ops(run, calls=5, steps_per_call=1):
     run()
   wall = time.perf_counter() - t0
   tf.profiler.experimental.stop()
-  steps = calls * steps_per_call
-  times, counts = collections.Counter(), collections.Counter()
-  for line, name, us in _events(logdir):
-    kind = op_type(name) if line.startswith('tf_Compute') else None
-    if kind:
-      times[kind] += us
-      counts[kind] += 1
-  rows = [[k, us / steps, counts[k] / steps] for k, us in times.most_common()]
-  return {'rows': rows, 'kernel_us': sum(times.values()) / steps, 'wall_us': 1e6 * wall / steps}
+  return kernel_times(logdir, calls * steps_per_call, wall)
 
 
 def format_profile(profile, top=12, title='step'):

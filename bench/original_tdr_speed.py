@@ -14,7 +14,9 @@ repository; nothing of the original is copied here.  The only hooks:
     any evaluation;
   * the timing hook records the wall and CPU interval between consecutive
     `after_run` calls: one whole loop iteration (input pipeline, the original's
-    hooks, among them the class-weight update every 10 steps, the train op).
+    hooks, among them the class-weight update every 10 steps, the train op);
+    with --profile, --steps more steps follow the timed ones under TensorFlow's
+    profiler (kernel time per op type, bench/op_profile.py, in the RESULT line).
 
 The original reads the records as CHW and transposes (for CIFAR that scrambles
 the images written HWC; irrelevant for speed).
@@ -46,6 +48,8 @@ p.add_argument('--steps', type=int, default=100,
                help='timed steps (a multiple of 10: whole class-weight periods)')
 p.add_argument('--warmup', type=int, default=20, help='untimed steps after the first')
 p.add_argument('--job-dir', help='default: a new temporary folder')
+p.add_argument('--profile', action='store_true',
+               help='then profile as many steps again: kernel time per op type')
 a = p.parse_args()
 SRC = os.path.abspath(a.src)
 if not os.path.isfile(os.path.join(SRC, 'main.py')):
@@ -57,6 +61,9 @@ sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
 
 import tensorflow as tf  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.op_profile import kernel_times  # noqa: E402
+
 sys.path.insert(0, SRC)
 import importlib.util  # noqa: E402
 spec = importlib.util.spec_from_file_location('tdr_original_main', os.path.join(SRC, 'main.py'))
@@ -67,9 +74,16 @@ MARKS = []   # (wall, cpu) at the end of every step
 T0 = {}
 
 
+PROFILE_DIR = tempfile.mkdtemp(prefix='tdr_orig_profile_') if a.profile else None
+
+
 class TimingHook(tf.estimator.SessionRunHook):
   def after_run(self, run_context, run_values):
     MARKS.append((time.perf_counter(), time.process_time()))
+    if PROFILE_DIR and len(MARKS) == 1 + a.warmup + a.steps:   # the timed steps are over
+      tf.profiler.experimental.start(PROFILE_DIR)
+    if PROFILE_DIR and len(MARKS) == 1 + a.warmup + 2 * a.steps:
+      tf.profiler.experimental.stop()
 
 
 def train_only(estimator, train_spec, eval_spec):
@@ -81,7 +95,7 @@ def train_only(estimator, train_spec, eval_spec):
 
 tf.estimator.train_and_evaluate = train_only
 
-total = 1 + a.warmup + a.steps
+total = 1 + a.warmup + a.steps * (2 if a.profile else 1)
 hparams = dict(num_layers=a.num_layers, train_steps=total, train_batch_size=a.train_batch_size,
                eval_batch_size=50, momentum=0.9, weight_decay=2e-3, learning_rate=0.01,
                data_format=None, batch_norm_decay=0.997, batch_norm_epsilon=1e-5,
@@ -94,7 +108,7 @@ orig.main(job_dir=job_dir, data_dir=os.path.abspath(a.data_dir), num_gpus=0,
           **hparams)
 
 assert len(MARKS) == total, (len(MARKS), total)
-start, end = MARKS[a.warmup], MARKS[-1]     # the end of step warmup+1 .. the last
+start, end = MARKS[a.warmup], MARKS[a.warmup + a.steps]   # ends of step warmup+1 .. the timed last
 res = {
     'tf': tf.__version__, 'dataset': a.dataset, 'steps': a.steps, 'warmup': a.warmup,
     'first_s': round(MARKS[0][0] - T0['wall'], 3),
@@ -104,4 +118,6 @@ res = {
     'ru_maxrss_mib': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     'onednn_env': os.environ.get('TF_ENABLE_ONEDNN_OPTS', 'unset'),
 }
+if PROFILE_DIR:
+  res['profile'] = kernel_times(PROFILE_DIR, a.steps, MARKS[-1][0] - end[0])
 print('RESULT ' + json.dumps(res), flush=True)

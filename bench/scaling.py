@@ -43,6 +43,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+from bench.flops import cpu_name  # noqa: E402
 from common.tf_env import configure_tensorflow_env  # noqa: E402
 
 configure_tensorflow_env(onednn=None)   # as main.py (children inherit it)
@@ -142,15 +143,6 @@ BUILDERS = {'taml': taml_step, 'tdr': tdr_step, 'gmvae': gmvae_step}
 
 
 # ------------------------------------------------------------ the child process
-
-def cpu_name():
-  try:
-    with open('/proc/cpuinfo') as f:
-      names = [l.split(':', 1)[1].strip() for l in f if l.startswith('model name')]
-  except OSError:
-    names = []
-  return '%s, %d logical cores' % (names[0] if names else 'CPU', os.cpu_count())
-
 
 def place_replicas(replicas):
   """The mirrored strategy of `replicas` GPUs, or logical CPUs without GPUs;

@@ -40,6 +40,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags  # noqa: E402
 
+from bench.op_profile import print_profiles  # noqa: E402
+
 flags.DEFINE_list('models', ['lenet', 'resnet20'], 'lenet and/or resnet20.')
 flags.DEFINE_enum('jit', 'both', ['off', 'on', 'both'], 'XLA jit_compile of the steps.')
 flags.DEFINE_integer('steps', 0, 'Timed steps (0: 300 for lenet, 40 for resnet20 on '
@@ -61,8 +63,9 @@ flags.DEFINE_integer('pairs', 1, 'With --original: interleaved original/port pai
 flags.DEFINE_integer('warmup', 0, 'With --original: untimed steps after the first '
                      '(0: 20 for lenet, 10 for resnet20).')
 flags.DEFINE_bool('flops', True, 'Count the FLOPs of the port\'s step.')
-flags.DEFINE_bool('profile', False, 'Without --original: after the timing, profile the '
-                  'bilevel mode (jit off) and print kernel time per op type.')
+flags.DEFINE_bool('profile', False, 'Also profile the step (TensorFlow profiler): kernel time '
+                  'per op type. Without --original: the bilevel mode, jit off; with it: the '
+                  'timed steps of both (the original\'s driver --profile).')
 flags.DEFINE_string('child', None, 'internal: measure the port on records in this process.')
 flags.DEFINE_string('child_data', None, 'internal')
 FLAGS = flags.FLAGS
@@ -153,6 +156,9 @@ def measure_records(name, data_dir, steps, warmup, batch_size):
   res = dict(first_s=first, first_cpu_s=first_cpu, wall_per_step=wall, cpu_per_step=cpu,
              ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
              tf=tf.__version__)
+  if FLAGS.profile:   # the same number of steps again, as the original's driver profiles them
+    from bench.op_profile import profile_ops
+    res['profile'] = profile_ops(lambda: run(steps), calls=1, steps_per_call=steps)
   if FLAGS.flops:
     res['flops'] = step_flops(trainer, train_it, val_it, 10)
   return res
@@ -184,6 +190,7 @@ def side_by_side():
         '| first step s original / port | peak RSS MiB original / port | MFLOP / step (port) '
         '| GFLOP/s original / port |')
   print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
+  profiles = []
   for name in FLAGS.models:
     if not data.get(name):
       print('| %s | no --%s_data given |' % (name, 'mnist' if name == 'lenet' else 'cifar'))
@@ -192,14 +199,18 @@ def side_by_side():
     steps = -(-steps // 10) * 10
     warmup = FLAGS.warmup or (20 if name == 'lenet' else 10)
     for pair in range(FLAGS.pairs):
+      profile = ['--profile'] if FLAGS.profile else []
       o = _run_json([FLAGS.original_python, FLAGS.original_tool, '--src', FLAGS.original,
                      '--data-dir', data[name], '--steps', str(steps), '--warmup', str(warmup),
                      '--train-batch-size', str(FLAGS['batch-size'].value)]
-                    + ORIGINAL_ARGS[name])
+                    + ORIGINAL_ARGS[name] + profile)
       p = _run_json([sys.executable, os.path.abspath(__file__), '--child', name,
                      '--child_data', data[name], '--steps', str(steps),
                      '--warmup', str(warmup), '--batch-size', str(FLAGS['batch-size'].value),
-                     '--flops' if FLAGS.flops else '--noflops'])
+                     '--flops' if FLAGS.flops else '--noflops'] + profile)
+      profiles += [('%s pair %d, %s' % (name, pair + 1, side), r['profile'])
+                   for side, r in (('original', o), ('port', p))
+                   if isinstance(r, dict) and 'profile' in r]
       if isinstance(o, str) or isinstance(p, str):
         print('| %s | %s | %d | | original %s | port %s |' % (
             name, data[name], pair + 1, o if isinstance(o, str) else 'ok',
@@ -215,6 +226,7 @@ def side_by_side():
                 o['ru_maxrss_mib'], p['ru_maxrss_mib'], '%.1f' % (fl / 1e6) if fl else '-',
                 fmt_gflops(fl, o['wall_per_step']), fmt_gflops(fl, p['wall_per_step'])),
             flush=True)
+  print_profiles(profiles, ' (timed steps)')
 
 
 def main(argv):

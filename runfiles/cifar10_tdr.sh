@@ -19,7 +19,7 @@ JOB=${JOB:-./runs/cifar10_lt$IMF}
 MODE=${MODE:-both}
 # the original's input pipeline and evaluation (README, "Differences from the originals");
 # ORIGINAL= runs the port's defaults instead
-ORIGINAL=${ORIGINAL---train-shuffle original --target-order original --target-distortion --eval-examples 2000}
+ORIGINAL=${ORIGINAL---train-shuffle original --target-order original --target-distortion --eval-examples 2000 --nofused-batch-norm}
 
 python makeImbalanceDataset.py --data-dir "$DATA" --dataset cifar10 ${SOURCE:+--source "$SOURCE"} \
   --long-tail --n0 5000 --imf "$IMF" --validation-size 100

@@ -109,7 +109,9 @@ def test_tfrecords_roundtrip_hwc_and_streams(tmp_path):
   np.testing.assert_array_equal(ys.numpy(), y)
   batch = next(iter(tfrecords.balanced_dataset(path, 6, (32, 32, 3), 3, seed=1)))
   assert np.bincount(batch[1].numpy()).tolist() == [2, 2, 2]
-  xt, yt = next(iter(tfrecords.train_dataset(path, 5, (32, 32, 3), seed=2)))
+  stream = tfrecords.train_dataset(path, 5, (32, 32, 3), seed=2)
+  assert stream.element_spec[0].shape == (5, 32, 32, 3)   # static: the step's FLOPs, one trace
+  xt, yt = next(iter(stream))
   rows = [int(np.flatnonzero((x == img).all(axis=(1, 2, 3)))[0]) for img in xt.numpy()]
   np.testing.assert_array_equal(yt.numpy(), y[rows])   # parsed per batch, image and label paired
   assert len(set(rows)) == 5

@@ -94,7 +94,8 @@ def batch_parser(image_shape):
   more CPU than the LeNet step itself)."""
   def parse(records):
     ex = tf.io.parse_example(records, FEATURES)
-    images = tf.reshape(tf.io.decode_raw(ex['data'], tf.uint8), [-1] + list(image_shape))
+    n = records.shape[0] if records.shape[0] is not None else -1   # keep a static batch size
+    images = tf.reshape(tf.io.decode_raw(ex['data'], tf.uint8), [n] + list(image_shape))
     return tf.cast(images, tf.float32), tf.cast(ex['label'], tf.int32)
   return parse
 

@@ -2,7 +2,8 @@
 replace the original Estimator).
 
 Per step: momentum SGD on the weighted inner loss (as MomentumOptimizer:
-accum = m * accum + g; w -= lr * accum, lr piecewise).  Every
+accum = m * accum + g; w -= lr * accum, lr piecewise); its batch norm runs
+the fused kernel unless `fused_base_batch_norm=False` (bilevel.fused_batch_norm).  Every
 `class_weight_freq` steps, before that step's update, the class weights take one
 clipped, normalised step on their own train and target batches (the original's
 WeightUpdateHook1 runs its own session.run, hence draws fresh batches).
@@ -11,7 +12,7 @@ Everything runs under a `tf.distribute` strategy (default: one device).
 import numpy as np
 import tensorflow as tf
 
-from models.tdr import losses
+from models.tdr import bilevel, losses
 
 MEAN = tf.distribute.ReduceOp.MEAN
 
@@ -38,7 +39,7 @@ class TDRTrainer(tf.Module):
   def __init__(self, model, num_class, image_shape, learning_rate=0.01, momentum=0.9,
                weight_decay=2e-3, boundaries=(), reweight=True,
                class_weight_lr=losses.CLASS_WEIGHT_LR, class_weight_freq=10,
-               strategy=None, jit=False):
+               strategy=None, jit=False, fused_base_batch_norm=True):
     super().__init__(name='tdr_trainer')
     self.strategy = strategy or tf.distribute.get_strategy()
     self.num_class = num_class
@@ -49,6 +50,7 @@ class TDRTrainer(tf.Module):
     self.reweight = reweight
     self.class_weight_lr = float(class_weight_lr)
     self.class_weight_freq = int(class_weight_freq)
+    self.fused_base_batch_norm = bool(fused_base_batch_norm)
     with self.strategy.scope():
       model.ensure_built(image_shape)
       self.model = model
@@ -83,7 +85,7 @@ class TDRTrainer(tf.Module):
 
   def _replica_train(self, x, y):
     variables = self.model.trainable_variables
-    with tf.GradientTape() as tape:
+    with tf.GradientTape() as tape, bilevel.fused_batch_norm(self.fused_base_batch_norm):
       logits = self.model.logits(x, training=True)
       loss = losses.inner_loss(logits, y, self.class_weights, variables,
                                self.weight_decay)
