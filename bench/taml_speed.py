@@ -77,15 +77,16 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
   params = TamlParameters(cfg)
   train_step = steps.make_train_step(params, steps.make_optimizer(1e-3), cfg, metabatch, jit)
 
-  cpu, shapes = [], []
+  cpu, shapes, rss = [], [], []
 
   def one(i):
     ep = sampler.sample('mtr', metabatch, cfg.way, cfg.max_shot, cfg.query, pad_to=cfg.max_support)
-    shapes.append({k: np.shape(v) for k, v in ep.items()})   # not the arrays: peak RSS is the step's
+    shapes.append({k: np.shape(v) for k, v in ep.items()})   # not the arrays: peak RSS = step's
     t, c = time.perf_counter(), time.process_time()
     out = train_step({k: tf.constant(v) for k, v in ep.items()}, tf.constant([0, i], tf.int32))
     float(out['loss'])
     cpu.append(time.process_time() - c)
+    rss.append(resident_mib())
     return time.perf_counter() - t
 
   first = one(0)
@@ -97,7 +98,7 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
   res = {'first': first, 'median': float(np.median(times)), 'peak_mb': peak,
          'median_cpu': float(np.median(cpu[2:])), 'times': times, 'cpu': cpu[2:],
          'support_rows': [int(sh['xtr'][1]) for sh in shapes],
-         'traces': train_step.experimental_get_tracing_count(),
+         'traces': train_step.experimental_get_tracing_count(), 'rss_after_mib': rss[:],
          'device': 'GPU' if gpus else 'CPU'}
   if flops:
     res['flops'] = step_flops(train_step, shapes[2:])
@@ -105,6 +106,15 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
     from bench.op_profile import profile_ops
     res['profile'] = profile_ops(lambda: one(len(shapes)), calls=2)
   return res
+
+
+def resident_mib():
+  """The process's resident memory now (VmRSS), MiB; None where /proc is absent."""
+  try:
+    with open('/proc/self/status') as f:
+      return int(next(l for l in f if l.startswith('VmRSS')).split()[1]) / 1024
+  except (OSError, StopIteration):
+    return None
 
 
 def step_flops(train_step, shapes):
@@ -236,7 +246,7 @@ def main():
   print('| geometry | model | bn_grad | device | first step (s) | s / iter (median of %d) '
         '| peak memory (MiB) | traces | CPU s / iter | GFLOP / iter | GFLOP/s |' % a.iters)
   print('|---|---|---|---|---|---|---|---|---|---|---|')
-  profiles = []
+  profiles, memory = [], []
   for geometry in a.geometry or list(GEOMETRIES):
     for model, bn_grad in itertools.product(a.model or list(MODELS), modes(a)):
       r = run_json(port_cmd(a, geometry, model, bn_grad, flops=not a.no_flops))
@@ -245,11 +255,15 @@ def main():
         continue
       if 'profile' in r:
         profiles.append(('%s %s bn_grad=%s' % (geometry, model, bn_grad), r['profile']))
+      memory.append('%s %s %s: %s' % (geometry, model, bn_grad, ', '.join(
+          '%d rows %.0f' % (n, m) for n, m in zip(r['support_rows'], r['rss_after_mib']) if m)))
       fl = r.get('flops')
       print('| %s | %s | %s | %s | %.1f | %.2f | %.0f | %d | %.2f | %s | %s |' % (
           geometry, model, bn_grad, r['device'], r['first'], r['median'], r['peak_mb'], r['traces'],
           r['median_cpu'], '%.1f' % (fl / 1e9) if fl else '-', fmt_gflops(fl, r['median'])),
           flush=True)
+  print('resident memory (MiB) after each step, with its support rows (first step first):')
+  print('\n'.join('  ' + m for m in memory))
   print_profiles(profiles, ', port (two steps after the timed ones)')
   print(reference_line())
 

@@ -63,6 +63,9 @@ flags.DEFINE_integer('pairs', 1, 'With --original: interleaved original/port pai
 flags.DEFINE_integer('warmup', 0, 'With --original: untimed steps after the first '
                      '(0: 20 for lenet, 10 for resnet20).')
 flags.DEFINE_bool('flops', True, 'Count the FLOPs of the port\'s step.')
+flags.DEFINE_bool('fused_batch_norm', True, 'The port\'s base steps with the fused batch-norm '
+                  'kernel (tdr_main.py --fused-batch-norm); --nofused_batch_norm: the '
+                  'original\'s op-by-op formulation.')
 flags.DEFINE_bool('profile', False, 'Also profile the step (TensorFlow profiler): kernel time '
                   'per op type. Without --original: the bilevel mode, jit off; with it: the '
                   'timed steps of both (the original\'s driver --profile).')
@@ -83,7 +86,8 @@ def bench_one(name, mode_freq, jit, steps, batch_size):
   model_name, shape, num_class, size = CONFIGS[name]
   model = build_model(model_name, num_class, size or 20, 'v1')
   trainer = TDRTrainer(model, num_class, shape, reweight=bool(mode_freq),
-                       class_weight_freq=mode_freq or 10, jit=jit)
+                       class_weight_freq=mode_freq or 10, jit=jit,
+                       fused_base_batch_norm=FLAGS.fused_batch_norm)
 
   def stream(n):
     x = tf.random.uniform((n,) + shape, 0, 255, seed=1)
@@ -133,7 +137,8 @@ def measure_records(name, data_dir, steps, warmup, batch_size):
   model = build_model(model_name, num_class, size or 20, 'v1')
   trainer = TDRTrainer(model, num_class, shape,
                        boundaries=losses.lr_boundaries(5000, batch_size), reweight=True,
-                       class_weight_freq=10, jit=False)
+                       class_weight_freq=10, jit=False,
+                       fused_base_batch_norm=FLAGS.fused_batch_norm)
   distort = shape[-1] == 3   # tdr_main.py: augmentation on, except MNIST
   train_it = iter(tfr.train_dataset(tfr.split_path(data_dir, 'train'), batch_size, shape,
                                     distort, 0))
@@ -207,7 +212,8 @@ def side_by_side():
       p = _run_json([sys.executable, os.path.abspath(__file__), '--child', name,
                      '--child_data', data[name], '--steps', str(steps),
                      '--warmup', str(warmup), '--batch-size', str(FLAGS['batch-size'].value),
-                     '--flops' if FLAGS.flops else '--noflops'] + profile)
+                     '--flops' if FLAGS.flops else '--noflops',
+                     '--%sfused_batch_norm' % ('' if FLAGS.fused_batch_norm else 'no')] + profile)
       profiles += [('%s pair %d, %s' % (name, pair + 1, side), r['profile'])
                    for side, r in (('original', o), ('port', p))
                    if isinstance(r, dict) and 'profile' in r]
@@ -260,8 +266,9 @@ def main(argv):
         rows.append((name, mode, 'on' if jit else 'off', steps, sps, eps,
                      '%.1f' % (fl / 1e6) if fl else '-', fmt_gflops(fl, 1 / sps)))
         print('%s %s jit=%s: %.1f steps/s' % (name, mode, rows[-1][2], sps), flush=True)
-  print('\ndevice: %s, TensorFlow %s, batch %d' % (device, tf.__version__,
-                                                   FLAGS['batch-size'].value))
+  print('\ndevice: %s, TensorFlow %s, batch %d, base-step batch norm %s' % (
+      device, tf.__version__, FLAGS['batch-size'].value,
+      'fused kernel' if FLAGS.fused_batch_norm else 'op by op (the original\'s)'))
   print('| model | mode | jit | timed steps | steps/s | examples/s | MFLOP / step | GFLOP/s |')
   print('|---|---|---|---|---|---|---|---|')
   for r in rows:

@@ -1,6 +1,5 @@
 """TDR data: imbalance / long-tail sampling, sources, tfrecords, flag spellings."""
 import io
-import os
 import pickle
 import tarfile
 
@@ -96,7 +95,6 @@ def test_cifar_source_is_hwc(tmp_path):
 
 
 def test_tfrecords_roundtrip_hwc_and_streams(tmp_path):
-  import tensorflow as tf
   rng = np.random.RandomState(0)
   x = rng.randint(0, 256, (12, 32, 32, 3)).astype(np.uint8)
   y = np.arange(12) % 3

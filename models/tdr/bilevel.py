@@ -25,7 +25,7 @@ _TRACE_OPTIONS = threading.local()
 def fused_batch_norm(enabled=True):
   """While tracing inside this context, `BatchNorm` in training mode runs TF's
   fused kernel: the same values and first derivatives as the original's
-  formulation (up to float32 rounding), in one kernel each way (~20 % of a
+  formulation (up to float32 rounding), in one kernel each way (~25 % of a
   ResNet-20 base step, results/speed_vs_originals.md).  Its second derivative
   is NOT the original's, so only for steps differentiated once (the base
   step); the class-weight update never enters it."""
