@@ -15,6 +15,7 @@ input pipeline) is what the wall time holds beyond them.
 import collections
 import glob
 import os
+import shutil
 import tempfile
 import time
 
@@ -69,7 +70,10 @@ def profile_ops(run, calls=5, steps_per_call=1):
     run()
   wall = time.perf_counter() - t0
   tf.profiler.experimental.stop()
-  return kernel_times(logdir, calls * steps_per_call, wall)
+  try:
+    return kernel_times(logdir, calls * steps_per_call, wall)
+  finally:
+    shutil.rmtree(logdir, ignore_errors=True)
 
 
 def format_profile(profile, top=12, title='step'):

@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -120,4 +121,5 @@ res = {
 }
 if PROFILE_DIR:
   res['profile'] = kernel_times(PROFILE_DIR, a.steps, MARKS[-1][0] - end[0])
+  shutil.rmtree(PROFILE_DIR, ignore_errors=True)
 print('RESULT ' + json.dumps(res), flush=True)

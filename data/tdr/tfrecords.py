@@ -90,8 +90,8 @@ def parser(image_shape):
 
 def batch_parser(image_shape):
   """A vector of serialized examples -> (float32 [B, H, W, C], int32 [B]): one
-  parse for the whole batch instead of one per record (per-record parsing cost
-  more CPU than the LeNet step itself)."""
+  parse for the whole batch instead of one per record (per-record parsing took
+  a large share of a LeNet step's CPU)."""
   def parse(records):
     ex = tf.io.parse_example(records, FEATURES)
     n = records.shape[0] if records.shape[0] is not None else -1   # keep a static batch size
