@@ -86,8 +86,9 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
     out = train_step({k: tf.constant(v) for k, v in ep.items()}, tf.constant([0, i], tf.int32))
     float(out['loss'])
     cpu.append(time.process_time() - c)
-    rss.append(resident_mib())
-    return time.perf_counter() - t
+    wall = time.perf_counter() - t
+    rss.append(resident_mib())   # read after the step's clocks stop
+    return wall
 
   first = one(0)
   one(1)   # warm-up

@@ -108,10 +108,9 @@ def bench_one(name, mode_freq, jit, steps, batch_size):
   sec = time.perf_counter() - t0
   flops = step_flops(trainer, train_it, val_it, mode_freq) if FLAGS.flops and not jit else None
   if FLAGS.profile and mode_freq == 10 and not jit:
-    from bench.op_profile import format_profile, profile_ops
-    print(format_profile(profile_ops(lambda: run(10), calls=max(1, steps // 10),
-                                     steps_per_call=10),
-                         title='%s bilevel (jit off), port' % name), flush=True)
+    from bench.op_profile import profile_ops
+    print_profiles([('%s bilevel (jit off), port' % name,
+                     profile_ops(lambda: run(10), calls=max(1, steps // 10), steps_per_call=10))])
   return steps / sec, steps * batch_size / sec, flops
 
 
