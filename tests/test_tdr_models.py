@@ -144,6 +144,25 @@ def test_base_step_fused_kernel_only_there_and_same_update():
                                                               distance(updates[2]))
 
 
+@pytest.mark.parametrize('name, shape, num_class, size', [
+    ('resnet', (32, 32, 3), 3, 8), ('convnet', (28, 28, 1), 2, None), ('lenet', (28, 28, 1), 2, None)])
+def test_checkpoint_restores_every_model_variable(tmp_path, name, shape, num_class, size):
+  """ResNet keeps its layers in a list and ConvNet has dropout seed states, which the
+  object graph does not reach; every variable must still come back on resume."""
+  x, y = batch(8, shape, num_class)
+  trainers = []
+  for seed in (1, 2):   # different initial weights
+    keras.utils.set_random_seed(seed)
+    trainers.append(TDRTrainer(build_model(name, num_class, size or 20, 'v1'), num_class, shape))
+  trainers[0].train_step(iter(tf.data.Dataset.from_tensors((x, y)).repeat()))
+  path = trainers[0].checkpoint().write(str(tmp_path / 'ckpt'))
+  trainers[1].checkpoint().read(path).assert_existing_objects_matched()
+  for a, b in zip(trainers[0].model.variables, trainers[1].model.variables):
+    np.testing.assert_array_equal(b.numpy(), a.numpy(), err_msg=a.path)
+  keys = [k for k, _ in tf.train.list_variables(path)]
+  assert any(k.startswith('model_variables/') for k in keys) == (name != 'lenet')
+
+
 def test_resnet_size_and_structure():
   with pytest.raises(UserError, match='6n\\+2'):
     build_model('resnet', 10, 21)

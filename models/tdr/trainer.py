@@ -70,8 +70,17 @@ class TDRTrainer(tf.Module):
     self.eval_step = tf.function(self._eval_step, reduce_retracing=True)
 
   def checkpoint(self):
+    """Model, class weights, momentum slots, step.  tf.train.Checkpoint saves what
+    it reaches through the model's object graph, and Keras 3 does not show it
+    layers held in a Python list (BilevelResNet.resnet_layers) or the dropout
+    layers' seed states: those variables are listed explicitly
+    (`model_variables`), so a resumed run gets every weight back.  A model fully
+    reached (LeNet) keeps the checkpoint layout it always had."""
+    reached = {id(t) for t in tf.train.TrackableView(self.model).descendants()}
+    missed = [v for v in self.model.variables if id(v) not in reached]
+    extra = {'model_variables': missed} if missed else {}
     return tf.train.Checkpoint(model=self.model, class_weights=self.class_weights,
-                               slots=self.slots, step=self.step)
+                               slots=self.slots, step=self.step, **extra)
 
   def current_step(self):
     """The step counter as a Python int (also for mirrored variables)."""
