@@ -13,8 +13,10 @@ Eigen does and runs the TAML step 2.2x (cifar) to 2.8x (mimgnet) faster on an
 AVX-512 Xeon (results/taml_speed.md).
 `TF_ENABLE_ONEDNN_OPTS` set in the environment always wins.
 
-Start-up chatter: unless the user sets `TF_CPP_MIN_LOG_LEVEL`, TensorFlow's C++
-logging is at level 2 and `quiet_tensorflow_import` keeps what still reaches
+Chatter: unless the user sets `TF_CPP_MIN_LOG_LEVEL`, TensorFlow's C++ logging is
+at level 3 (TF 2.21 logs benign ERROR-level notes mid-run, e.g. oneDNN's "supports
+DT_INT32 only on platforms with AVX-512" on the first TAML step; every real
+failure still reaches Python as an exception) and `quiet_tensorflow_import` keeps what still reaches
 stderr while TensorFlow loads and probes for devices (CUDA plugin registration,
 absl's "All log messages before absl::InitializeLog()", cuInit on a CPU-only
 machine) off the terminal.
@@ -34,7 +36,7 @@ def configure_tensorflow_env(onednn):
   """
   if onednn is not None:
     os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1' if onednn else '0')
-  os.environ.setdefault(LOG_LEVEL_ENV, '2')   # TF's C++ start-up chatter off stderr
+  os.environ.setdefault(LOG_LEVEL_ENV, '3')   # TF's C++ chatter off stderr
 
 
 def quiet_tensorflow_import():

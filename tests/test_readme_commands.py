@@ -5,6 +5,7 @@ A clone, not this checkout: what a newcomer has (no arrays prepared by other
 tests, no run folders), with the committed runfiles only.
 """
 import os
+import re
 import subprocess
 
 import pytest
@@ -30,6 +31,8 @@ def bash(clone, runfile, *args, env=None):
                         env=dict(os.environ, CUDA_VISIBLE_DEVICES='', **(env or {})))
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'Traceback' not in proc.stderr
+  # no TensorFlow C++ log lines (I/W/E0000 ...) in a user's log: tf_env keeps them off
+  assert not re.search(r'^[IWEF]\d{4} ', proc.stderr, re.M), proc.stderr[-3000:]
   return proc
 
 
@@ -37,10 +40,11 @@ def test_quickstart_omniglot(clone):
   proc = bash(clone, 'quickstart_omniglot.sh', '--n_train_iters', 2, '--val_freq', 2,
               '--n_val_tasks', 4, '--n_test_episodes', 4, '--log_freq', 1)
   lines = [l for l in proc.stdout.splitlines() if ' acc: ' in l]
-  assert [l.split(' acc:')[0] for l in lines] == ['id /omniglot', 'ood/mnist']
+  # the Meta-SGD baseline, then Bayesian TAML
+  assert [l.split(' acc:')[0] for l in lines] == ['id /omniglot', 'ood/mnist'] * 2
   # meta_test with the run directory alone
   proc = subprocess.run(['python', 'main.py', '--mode', 'meta_test', '--savedir',
-                         'results/quickstart/omniglot_maml', '--n_test_episodes', '4'],
+                         'results/quickstart/omniglot_taml_seed0', '--n_test_episodes', '4'],
                         cwd=clone, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert proc.stdout.count(' acc: ') == 2
