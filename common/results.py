@@ -195,13 +195,15 @@ def _parse_time(text):
 
 def summary_line(label, records, metrics=None):
   """`label  metric mean +- ci95 ...` of one evaluation's records."""
-  parts = []
-  for rec in records:
-    if metrics and rec['metric'] not in metrics:
-      continue
-    where = '/'.join(str(rec[k]) for k in ('role', 'dataset') if rec.get(k) is not None)
+  chosen = [r for r in records if not metrics or r['metric'] in metrics]
+  where = lambda r: '/'.join(str(r[k]) for k in ('role', 'dataset') if r.get(k) is not None)
+  common = {where(r) for r in chosen}
+  common = common.pop() if len(common) == 1 else None   # said once, at the start
+  parts = [common] if common else []
+  for rec in chosen:
     name = rec['metric'] + ('' if rec.get('class') is None else '/%s' % rec['class'])
-    name = '%s %s' % (where, name) if where else name
+    if common is None and where(rec):
+      name = '%s %s' % (where(rec), name)
     ci = '' if rec.get('ci95') is None else ' +- %.4f' % rec['ci95']
     parts.append('%s %.4f%s' % (name, rec['mean'], ci))
   return '%-6s %s' % (label, '  '.join(parts))
