@@ -147,8 +147,17 @@ class CompleteFile:
 
   def __enter__(self):
     with os_errors('cannot write %s' % self.path):
+      self._remove_leftovers()
       self._fh = open(self.tmp, 'w')
     return self._fh
+
+  def _remove_leftovers(self):
+    """Temp files of this path whose process is gone (killed before its rename)."""
+    folder, name = os.path.split(os.path.abspath(self.path))
+    for fname in os.listdir(folder):
+      pid = fname[len(name) + 5:] if fname.startswith(name + '.tmp-') else ''
+      if pid.isdigit() and not _alive(int(pid)):
+        os.remove(os.path.join(folder, fname))
 
   def __exit__(self, kind, _value, _tb):
     fh, self._fh = self._fh, None
@@ -165,6 +174,16 @@ class CompleteFile:
       if os.path.exists(self.tmp):
         os.remove(self.tmp)
     return False
+
+
+def _alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:   # another user's process
+    return True
+  return True
 
 
 def newest_evaluation(records, since=None, kind=None):

@@ -97,6 +97,10 @@ def test_complete_file_keeps_the_earlier_result(tmp_path):
           % (str(REPO), path))
   assert subprocess.run([sys.executable, '-c', code]).returncode == -signal.SIGKILL
   assert open(path).read() == 'first complete\n'
+  assert len(os.listdir(tmp_path)) == 2   # its temp file, removed by the next writer
+  with CompleteFile(path) as fh:
+    fh.write('second complete\n')
+  assert os.listdir(tmp_path) == ['test.log'] and open(path).read() == 'second complete\n'
 
 
 def test_newest_evaluation_since():

@@ -110,7 +110,7 @@ class GMVAERun:
     self.store.check_finite(iteration)
     for shot in self.val_shots:
       mean, conf = self.evaluate('val', shot, np.random.RandomState([o.seed, 1, epoch, shot]))
-      self.note_result('val', shot, mean, conf, iteration, 'latest', epoch=epoch)
+      self.note_result('val', shot, mean, conf, iteration, 'current', epoch=epoch)
       best = self.best['%dshot' % shot]
       if mean > float(best.numpy()):
         best.assign(mean)
@@ -119,7 +119,7 @@ class GMVAERun:
       self.log('%dshot %d-th EPOCH Val Accuracy: %.4f, BEST Accuracy: %.4f'
                % (shot, epoch, mean, float(best.numpy())))
 
-    if self.cfg.images:
+    if self.cfg.images and self.chief:
       self.write_images(iteration)
 
   def note_result(self, kind, shot, mean, conf, iteration, checkpoint, **extra):
