@@ -5,7 +5,7 @@ features, and the SimCLR feature extractor.
   python gmvae_main.py --dataset simclr --data-dir data/imgnet --save-dir runs/simclr
       --feature-save-dir data/mimgnet/gmvae
   python gmvae_main.py --dataset mimgnet --data-dir data/mimgnet/gmvae --save-dir runs/m5
-  python gmvae_main.py --test-only --data-dir data/omniglot/gmvae --save-dir runs/o5 \
+  python gmvae_main.py --test-only --data-dir data/omniglot/gmvae --save-dir runs/o5
       --eval-episodes 5000 --test-mc-sample-size 64 --test-shots 1,5,10
 
 Flags keep the originals' dashed names (`--data-dir`; `--data_dir` works too).
