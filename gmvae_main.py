@@ -5,6 +5,8 @@ features, and the SimCLR feature extractor.
   python gmvae_main.py --dataset simclr --data-dir data/imgnet --save-dir runs/simclr
       --feature-save-dir data/mimgnet/gmvae
   python gmvae_main.py --dataset mimgnet --data-dir data/mimgnet/gmvae --save-dir runs/m5
+  python gmvae_main.py --test-only --data-dir data/omniglot/gmvae --save-dir runs/o5
+      --eval-episodes 5000 --test-mc-sample-size 64 --test-shots 1,5,10
 
 Flags keep the originals' dashed names (`--data-dir`; `--data_dir` works too).
 Flags left unset take the defaults of the original script of --dataset.
@@ -75,29 +77,73 @@ flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for 
 define_lifecycle_flags(dashed=True, keep=2, periodic='at the end of each --freq-iters period')
 flags.DEFINE_bool('mixed-precision', False, 'Omniglot: conv encoder/decoder in bfloat16 (GPU '
                   'runs); the set transformer, EM and losses stay float32.')
+flags.DEFINE_bool('test-only', False, 'Re-test a trained --save-dir without training: flags '
+                  'left unset take the run\'s config.json values, the model-defining ones '
+                  'must match it, the evaluation flags (%s) may differ. Tests the newest '
+                  'checkpoint\'s weights, and each test shot with its best checkpoint, as '
+                  'the test at the end of training.' % ', '.join(
+                      '--' + k.replace('_', '-') for k in ('eval_episodes',
+                                                           'test_mc_sample_size', 'query',
+                                                           'seed', 'test_shots')))
+flags.DEFINE_list('test-shots', None, 'Shots of the final test (default: omniglot 1,5; '
+                  'mimgnet 1,5,20,50). Each uses the best checkpoint of the largest validated '
+                  'shot <= it (else the smallest validated shot).')
 check_ranges(at_least=dict({n: 1 for n in _INT}, **{
     'train-iters': 0, 'seed': 0, 'unsupervised-em-iters': 0, 'semisupervised-em-iters': 0,
     'way': 2, 'weight-decay': 0, 'gpu-id': 0, 'num-devices': 0, 'cpu-devices': 0,
     'connect-timeout': 1}), above={'lr': 0})
 FLAGS = flags.FLAGS
+# Flags a --test-only run may set to other values than its training run had.
+EVAL_KEYS = ('eval_episodes', 'test_mc_sample_size', 'query', 'seed')
+# config.json keys that are not spelled as their flag.
+CONFIG_NAMES = {'way': 'component_size'}
 
 
 def options():
-  """All flags as one namespace (underscored names), dataset defaults filled in."""
-  dataset = FLAGS.dataset
+  """All flags as one namespace (underscored names), dataset defaults filled in
+  (--test-only: the run's config.json values first)."""
+  saved = saved_run_config(FLAGS['save-dir'].value) if FLAGS['test-only'].value else {}
+  dataset = saved.get('dataset', FLAGS.dataset) if not FLAGS['dataset'].present else FLAGS.dataset
   opts = argparse.Namespace(dataset=dataset)
   for name in _INT + _FLOAT:
+    key = name.replace('-', '_')
     value = FLAGS[name].value
     if value is None:
-      value = DEFAULTS[dataset].get(name)
-    setattr(opts, name.replace('-', '_'), value)
+      value = saved.get(CONFIG_NAMES.get(key, key), DEFAULTS[dataset].get(name))
+    setattr(opts, key, value)
   for name in ('data-dir', 'save-dir', 'feature-save-dir', 'fix-pi', 'debug', 'gpu-id', 'jit',
                'progress', 'strategy', 'num-devices', 'cpu-devices', 'connect-timeout',
-               'mixed-precision', 'save-minutes', 'keep-checkpoints', 'override-config'):
+               'mixed-precision', 'save-minutes', 'keep-checkpoints', 'override-config',
+               'test-only'):
     setattr(opts, name.replace('-', '_'), FLAGS[name].value)
+  if saved and not FLAGS['fix-pi'].present:
+    opts.fix_pi = saved.get('fix_pi', opts.fix_pi)
+  if saved and not FLAGS['mixed-precision'].present:
+    opts.mixed_precision = saved.get('conv_dtype') == 'bfloat16'
+  opts.test_shots = [int_list_item(s, '--test-shots') for s in FLAGS['test-shots'].value or []]
   require(opts.data_dir, '--data-dir is required')
   require(opts.save_dir, '--save-dir is required')   # numeric ranges: check_ranges above
   return opts
+
+
+def int_list_item(text, flag):
+  require(text.strip().isdigit() and int(text) >= 1,
+          '%s takes positive integers, got %r' % (flag, text))
+  return int(text)
+
+
+def saved_run_config(save_dir):
+  """config.json of the trained run --test-only re-tests (its directory is not created,
+  locked or written, as main.py's meta_test)."""
+  from common.run_dir import RunDirectory
+  require(save_dir, '--save-dir is required')
+  require(os.path.isdir(save_dir), 'no such --save-dir %s: train first (without --test-only)'
+          % save_dir)
+  saved = RunDirectory(save_dir, '--save-dir', chief=False).saved_config()
+  require(saved, 'no config.json in --save-dir %s: train first (without --test-only)' % save_dir)
+  require(saved.get('dataset') != 'simclr', '--test-only re-tests Meta-GMVAE runs; %s is a '
+          'SimCLR run' % save_dir)
+  return saved
 
 
 def load_gmvae_data(opts):
@@ -106,11 +152,12 @@ def load_gmvae_data(opts):
   if opts.dataset == 'omniglot':
     from data.gmvae import omniglot
     splits = omniglot.load(opts.data_dir)
-    val_shots, plan = [1, 5], [(1, 1), (5, 5)]
+    val_shots, test_shots = [1, 5], [1, 5]
   else:
     from data.gmvae import mimgnet
     splits = mimgnet.load(opts.data_dir)
-    val_shots, plan = [opts.shot], [(opts.shot, s) for s in (1, 5, 20, 50)]
+    val_shots, test_shots = [opts.shot], [1, 5, 20, 50]
+  plan = test_plan(val_shots, opts.test_shots or test_shots)
   for split, shots in (('val', val_shots), ('test', [s for _, s in plan])):
     for shot in shots:
       episodes.check_geometry('%s/%s' % (opts.dataset, split), splits[split], opts.way, shot,
@@ -122,6 +169,12 @@ def load_gmvae_data(opts):
           'samples, fewer than the --way %d components the EM prior starts from'
           % (opts.sample_size, opts.train_mc_sample_size, points, opts.way))
   return splits, val_shots, plan
+
+
+def test_plan(val_shots, test_shots):
+  """(best-checkpoint shot, test shot) pairs: the largest validated shot <= the test
+  shot, else the smallest (the originals' omniglot (1, 1), (5, 5); mimgnet (shot, s))."""
+  return [(max([v for v in val_shots if v <= s] or [min(val_shots)]), s) for s in test_shots]
 
 
 def run_gmvae(opts):
@@ -139,11 +192,15 @@ def run_gmvae(opts):
       test_mc_sample_size=opts.test_mc_sample_size,
       conv_dtype='bfloat16' if opts.mixed_precision else 'float32')
   # validation draws from the training noise generator: its flags count too
-  run_dir = open_run_dir(opts, dict(vars(cfg), batch_size=opts.batch_size,
-                                    sample_size=opts.sample_size, seed=opts.seed, lr=opts.lr,
-                                    weight_decay=opts.weight_decay, query=opts.query,
-                                    freq_iters=opts.freq_iters, shot=opts.shot,
-                                    eval_episodes=opts.eval_episodes))
+  config = dict(vars(cfg), batch_size=opts.batch_size, sample_size=opts.sample_size,
+                seed=opts.seed, lr=opts.lr, weight_decay=opts.weight_decay, query=opts.query,
+                freq_iters=opts.freq_iters, shot=opts.shot, eval_episodes=opts.eval_episodes)
+  if opts.test_only:   # the evaluation flags may differ; the model's must not
+    cfg_eval = {k: v for k, v in config.items() if k not in EVAL_KEYS}
+    run_dir = open_run_dir(opts, cfg_eval, chief=False)
+    GMVAERun(cfg, splits, opts, run_dir, val_shots, plan, log=log).test_only()
+    return
+  run_dir = open_run_dir(opts, config)
   run = GMVAERun(cfg, splits, opts, run_dir, val_shots, plan, log=log)
   run.train()
   run.test()
@@ -168,12 +225,14 @@ def log(line):
   print(line, flush=True)
 
 
-def open_run_dir(opts, config):
-  """The locked --save-dir, its config.json checked against `config`."""
+def open_run_dir(opts, config, chief=True):
+  """The locked --save-dir, its config.json checked against `config`
+  (chief=False: --test-only, an existing folder neither locked nor written)."""
   from common.distribute import chief_process
   from common.run_dir import RunDirectory
-  run_dir = RunDirectory(opts.save_dir, '--save-dir', chief=chief_process(opts.strategy))
-  run_dir.check_config(config, opts.override_config, log=log)
+  chief = chief and chief_process(opts.strategy)
+  run_dir = RunDirectory(opts.save_dir, '--save-dir', chief=chief)
+  run_dir.check_config(config, opts.override_config, write=chief, log=log)
   return run_dir
 
 
@@ -195,6 +254,7 @@ def main(argv):
   from absl import logging
   logging.set_verbosity(logging.WARNING)
   if opts.dataset == 'simclr':
+    require(not opts.test_only, '--test-only re-tests Meta-GMVAE runs, not SimCLR')
     run_simclr(opts)
   else:
     run_gmvae(opts)

@@ -52,7 +52,8 @@ flags.DEFINE_integer('val_freq', 10000, 'Validate (and keep the best model) ever
 flags.DEFINE_integer('n_val_tasks', 3000, 'Validation tasks per dataset.')
 flags.DEFINE_integer('log_freq', 100, 'Log training averages every this many iterations.')
 flags.DEFINE_integer('balance_freq', 1000, 'Print the omega / gamma tables every this many iterations.')
-flags.DEFINE_integer('hist_freq', 1000, 'TensorBoard weight histograms every this many iterations.')
+flags.DEFINE_integer('hist_freq', 1000, 'TensorBoard weight histograms every this many iterations '
+                     '(and at every validation, so short runs have them too).')
 flags.DEFINE_enum('episode_mode', '1', ['1', '2', '3'],
                   '1: class and task imbalance, 2: class only, 3: task only.')
 flags.DEFINE_bool('bn_counts_padding', True,

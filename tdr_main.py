@@ -10,6 +10,7 @@ pipeline: --train-shuffle original --target-order original --target-distortion
 --eval-examples 2000 (README, "Differences from the originals").
 """
 import json
+import os
 import sys
 
 from absl import flags
@@ -220,7 +221,11 @@ def main(argv):
                _flag('log-freq'), _flag('eval-freq'),
                _flag('eval'), _flag('train-batch-size'), log=log,
                progress_bar=_flag('progress'), save_minutes=_flag('save-minutes'),
-               keep_checkpoints=_flag('keep-checkpoints'))
+               keep_checkpoints=_flag('keep-checkpoints'),
+               setting=dict(dataset=dataset, data_dir=os.path.abspath(data_dir),
+                            model=model_name, reweight=not _flag('no-reweight'),
+                            seed=_flag('seed'), num_class=num_class,
+                            eval_examples=_flag('eval-examples')))
   print('final: ' + json.dumps({k: v for k, v in result.items() if k != 'history'}),
         flush=True)
 

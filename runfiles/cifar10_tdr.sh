@@ -30,10 +30,5 @@ train() {  # $1 = job dir, then extra flags
     --num-layers 20 --version v1 --train-batch-size 50 --train-steps 50000 \
     --eval --eval-freq 1000 --log-freq 100 $ORIGINAL "$@"
 }
-[ "$MODE" = plain ] || train "$JOB/tdr" "$@"
-[ "$MODE" = tdr ] || train "$JOB/plain" --no-reweight "$@"
-for run in tdr plain; do
-  [ -f "$JOB/$run/metrics.json" ] && python -c "import json,sys; m=json.load(open(sys.argv[1])); \
-print('%-6s accuracy %.4f  mean class recall %.4f' % (sys.argv[2], m['accuracy'], \
-m['mean_class_recall']))" "$JOB/$run/metrics.json" "$run" || true
-done
+source runfiles/tdr_pair.sh
+run_pair accuracy,mean_class_recall "$@"

@@ -30,10 +30,5 @@ train() {  # $1 = job dir, then extra flags
     --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100 \
     $ORIGINAL "$@"
 }
-[ "$MODE" = plain ] || train "$JOB/tdr" "$@"
-[ "$MODE" = tdr ] || train "$JOB/plain" --no-reweight "$@"
-for run in tdr plain; do
-  [ -f "$JOB/$run/metrics.json" ] && python -c "import json,sys; m=json.load(open(sys.argv[1])); \
-print('%-6s accuracy %.4f  recall_minor %.4f  precision_minor %.4f' % (sys.argv[2], \
-m['accuracy'], m['recall_minor'], m['precision_minor']))" "$JOB/$run/metrics.json" "$run" || true
-done
+source runfiles/tdr_pair.sh
+run_pair accuracy,recall_minor,precision_minor "$@"

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from common.results import read_records
 from tests.conftest import REPO
+from tests.tensorboard_events import read_split, tb_splits
 
 TINY = ['--way', '5', '--batch-size', '2', '--sample-size', '10', '--train-mc-sample-size', '2',
         '--test-mc-sample-size', '2', '--unsupervised-em-iters', '2',
@@ -145,3 +147,53 @@ def test_simclr_writes_features(tmp_path):
     assert np.load(out / ('%s_features.npy' % split)).shape == (n, 256)
   os.remove(root / 'val.csv')
   assert_user_error(cli(*args[:5], str(tmp_path / 's2'), *args[6:]), 'val.csv')
+
+
+def test_results_tensorboard_and_test_only(omniglot_dir, tmp_path):
+  """Every evaluation is a results.jsonl record; tb/{train,val,test}; --test-only
+  re-tests with other evaluation flags and, with the same ones, repeats the final test."""
+  run = tmp_path / 'run'
+  proc = cli('--data-dir', omniglot_dir, '--save-dir', str(run), *TINY, '--train-iters', '4')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  records = read_records(str(run / 'results.jsonl'))
+  assert [(r['kind'], r['shots'], r['checkpoint_step']) for r in records] == [
+      ('val', 1, 2), ('val', 5, 2), ('val', 1, 4), ('val', 5, 4),
+      ('test', 1, records[4]['checkpoint_step']), ('test', 5, records[5]['checkpoint_step'])]
+  final = records[4:]
+  for rec in final:
+    assert (rec['system'], rec['dataset'], rec['metric'], rec['n'], rec['mc_samples']) == (
+        'gmvae', 'omniglot', 'acc', 4, 2)
+    assert rec['checkpoint'] == '%dshot_best' % rec['shots'] and rec['checkpoint_step'] in (2, 4)
+    assert '%dshot Final Test Accuracy: %.4f Confidence Interval: %.4f' % (
+        rec['shots'], rec['mean'], rec['ci95']) in proc.stdout
+  first_log = run / 'test_shots1-5_ep4_mc2_query15_seed0.log'
+  assert first_log.read_text().count('Final Test Accuracy') == 2
+  assert tb_splits(run) == ['test', 'train', 'val']
+  train_tb, val_tb, test_tb = (read_split(run, s) for s in ('train', 'val', 'test'))
+  assert {'rec', 'kld', 'loss'} <= set(train_tb['scalars'])
+  assert [s for s, _ in train_tb['scalars']['loss']] == [0, 1, 2, 3]
+  assert {'1shot/acc', '1shot/ci95', '5shot/acc'} <= set(val_tb['scalars'])
+  [(_, rec_image)] = val_tb['images']['reconstruction'][-1:]
+  assert [int(v) for v in rec_image[:2]] == [20 * 28, 2 * 28]   # width, height (5 x 4 images)
+  assert {'1shot/acc', '5shot/acc'} <= set(test_tb['scalars'])
+  # --test-only: the model flags from config.json, other evaluation flags
+  config = (run / 'config.json').read_text()
+  proc = cli('--test-only', '--data-dir', omniglot_dir, '--save-dir', str(run),
+             '--eval-episodes', '6', '--test-shots', '1,3', '--noprogress')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert (run / 'config.json').read_text() == config
+  again = read_records(str(run / 'results.jsonl'))[6:]
+  assert [(r['kind'], r['shots'], r['n'], r['checkpoint']) for r in again] == [
+      ('test', 1, 6, '1shot_best'), ('test', 3, 6, '1shot_best')]
+  assert (run / 'test_shots1-3_ep6_mc2_query15_seed0.log').exists()
+  assert first_log.read_text().count('Final Test Accuracy') == 2
+  # the same evaluation flags repeat the end-of-training test exactly
+  proc = cli('--test-only', '--data-dir', omniglot_dir, '--save-dir', str(run), '--noprogress')
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  repeat = read_records(str(run / 'results.jsonl'))[8:]
+  assert [(r['mean'], r['ci95']) for r in repeat] == [(r['mean'], r['ci95']) for r in final]
+  # a model-defining flag must match; there must be a trained run
+  assert_user_error(cli('--test-only', '--data-dir', omniglot_dir, '--save-dir', str(run),
+                        '--latent-size', '8'), 'other settings', 'latent_size: 64 -> 8')
+  assert_user_error(cli('--test-only', '--data-dir', omniglot_dir, '--save-dir',
+                        str(tmp_path / 'none')), 'train first')

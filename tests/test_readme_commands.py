@@ -52,7 +52,15 @@ def test_quickstart_omniglot(clone):
 
 def test_mnist_tdr(clone):
   proc = bash(clone, 'mnist_tdr.sh', '--train-steps', 20, '--eval-freq', 10, '--log-freq', 10)
-  assert 'tdr    accuracy' in proc.stdout and 'plain  accuracy' in proc.stdout
+  summary = [l for l in proc.stdout.splitlines() if l.startswith(('tdr ', 'plain '))]
+  assert [l.split()[:3] for l in summary] == [['tdr', 'mnist', 'accuracy'],
+                                              ['plain', 'mnist', 'accuracy']]
+  assert 'recall_minor' in summary[0] and 'precision_minor' in summary[0]
+  # MODE=tdr prints only what it ran (the earlier plain run's records are not this run's)
+  proc = bash(clone, 'mnist_tdr.sh', '--train-steps', 30, '--eval-freq', 10, '--log-freq', 10,
+              env={'MODE': 'tdr'})
+  summary = [l for l in proc.stdout.splitlines() if l.startswith(('tdr ', 'plain '))]
+  assert len(summary) == 1 and summary[0].startswith('tdr ')
 
 
 def test_omniglot_gmvae_5way(clone):

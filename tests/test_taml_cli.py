@@ -4,6 +4,8 @@ import os
 import pytest
 import tensorflow as tf
 
+from common.results import read_records
+from tests.tensorboard_events import read_split, tb_splits
 from tests.taml_cli import SMALL, cifar_like, error_lines, run_main, write_dataset
 
 
@@ -28,15 +30,51 @@ def test_train_then_test_prints_results(tmp_path):
   assert 'train: cent' in log and 'val: iter 4' in log and 'ood_acc' in log
   assert '*** Gamma for task imbalance ***' in log and '*** Omega for class imbalance ***' in log
   assert (savedir / 'best' / 'weights.index').exists()
-  assert any(f.startswith('events.out') for f in os.listdir(savedir / 'tb'))
   proc = run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', savedir,
                   '--n_steps', 2, '--n_mc_samples', 2, *SMALL[:4], *SMALL[6:], *flags)
   lines = [l for l in proc.stdout.splitlines() if ' acc: ' in l]
   assert [l.split(' acc:')[0] for l in lines] == ['id /cifar', 'ood/svhn']
+  printed = {}
   for line in lines:
     mean, ci = line.split('acc: ')[1].split(' +- ')
     assert 0 <= float(mean) <= 100 and float(ci) >= 0
-  assert (savedir / 'test_step2_mc2.log').read_text().count(' acc: ') == 2
+    printed[line.split(' acc:')[0].replace(' ', '')] = float(mean), float(ci)
+  log_name = 'test_step2_mc2_ep4_seed0.log'   # SMALL: --n_test_episodes 4
+  assert (savedir / log_name).read_text().count(' acc: ') == 2
+  # the records: validation at iterations 2 and 4 (id and ood), then the meta-test
+  records = read_records(str(savedir / 'results.jsonl'))
+  assert [(r['kind'], r['role'], r['dataset'], r['checkpoint_step']) for r in records] == [
+      ('val', 'id', 'cifar', 2), ('val', 'ood', 'svhn', 2), ('val', 'id', 'cifar', 4),
+      ('val', 'ood', 'svhn', 4), ('test', 'id', 'cifar', 4), ('test', 'ood', 'svhn', 4)]
+  test = records[-2:]
+  for rec in test:
+    assert rec['system'] == 'taml' and rec['model'] == 'taml' and rec['metric'] == 'acc'
+    assert (rec['n'], rec['mc_samples'], rec['inner_steps'], rec['seed']) == (4, 2, 2, 0)
+    assert rec['commit'] is None or len(rec['commit']) == 40
+    mean, ci = printed['%s/%s' % (rec['role'], rec['dataset'])]
+    assert abs(100 * rec['mean'] - mean) < 0.006 and abs(100 * rec['ci95'] - ci) < 0.006
+  # TensorBoard: tb/{train,val,test}
+  assert tb_splits(savedir) == ['test', 'train', 'val']
+  train_tb, val_tb, test_tb = (read_split(savedir, s) for s in ('train', 'val', 'test'))
+  assert {'cent', 'kl', 'id_acc', 'balancing/omega/max', 'balancing/gamma/conv1',
+          'balancing/gamma/dense', 'balancing/z/kernel_mean',
+          'balancing/z/sigma'} <= set(train_tb['scalars'])
+  assert [s for s, _ in train_tb['scalars']['cent']] == [2, 4]
+  assert {'balancing/omega', 'balancing/gamma', 'balancing/z',
+          'theta/conv1_w'} <= set(train_tb['histograms'])
+  # --hist_freq 1000 never fires in 4 iterations: histograms at each validation
+  assert [s for s, _ in train_tb['histograms']['theta/conv1_w']] == [2, 4]
+  assert {'id/cifar/acc', 'id/cifar/ci95', 'id/cifar/cent', 'ood/svhn/acc',
+          'score'} <= set(val_tb['scalars'])
+  [(step, value)] = test_tb['scalars']['ood/svhn/acc']
+  assert step == 4 and abs(float(value) - test[1]['mean']) < 1e-6
+  # another setting gets its own log; an interrupted re-run leaves the complete one
+  before = (savedir / log_name).read_text()
+  run_main('--mode', 'meta_test', '--data_dir', data, '--savedir', savedir, '--n_steps', 2,
+           '--n_mc_samples', 2, *SMALL[:4], *SMALL[6:-1], 8, *flags)
+  assert (savedir / 'test_step2_mc2_ep8_seed0.log').exists()
+  assert (savedir / log_name).read_text() == before
+  assert [r['n'] for r in read_records(str(savedir / 'results.jsonl'))[-2:]] == [8, 8]
 
 
 def _bad(tmp_path, setup, *args, mode='meta_train'):

@@ -10,7 +10,9 @@ import sys
 import numpy as np
 import pytest
 
+from common.results import read_records
 from tests.conftest import REPO, dataset_path
+from tests.tensorboard_events import read_split, tb_splits
 
 # TensorFlow's C++ start-up chatter (CUDA plugin registration etc.) is printed
 # before any of our code runs; it is not ours to silence, so it is filtered.
@@ -107,7 +109,7 @@ def test_short_real_run_learns(mnist_23, tmp_path):
   assert metrics['recall_minor'] > 0, metrics
   assert metrics['class_weights'][0] > 0.5      # the minority class gained weight
   assert 'class weights' in proc.stdout and 'examples_per_sec' in proc.stdout
-  assert os.listdir(tmp_path / 'job' / 'train')  # TensorBoard events
+  assert os.listdir(tmp_path / 'job' / 'tb' / 'train')  # TensorBoard events
 
 
 @pytest.mark.slow
@@ -125,6 +127,35 @@ def test_resume_and_config_check(toy_data, tmp_path):
                        '--validation-batch-size', 2, '--eval-freq', 10)
   assert 'resumed from' in proc.stdout and 'at step 20' in proc.stdout
   assert second['step'] == 30
+  # every evaluation (the final ones at 20 and 30; --eval is off) is in results.jsonl
+  records = read_records(str(job / 'results.jsonl'))
+  assert sorted({r['checkpoint_step'] for r in records}) == [20, 30]
+  final = {(r['metric'], r.get('class')): r for r in records if r['checkpoint_step'] == 30}
+  assert abs(final['accuracy', None]['mean'] - second['accuracy']) < 1e-12
+  assert final['accuracy', None]['n'] == 20 and final['accuracy', None]['ci95'] >= 0
+  assert final['recall', 0]['mean'] == second['recall_minor']
+  assert final['recall', 0]['n'] + final['recall', 1]['n'] == 20
+  for rec in final.values():
+    assert (rec['system'], rec['kind'], rec['dataset'], rec['model']) == (
+        'tdr', 'test', 'mnist', 'lenet')
+    assert rec['seed'] == 0 and rec['reweight'] is True
+  # TensorBoard: train scalars in tb/train, evaluations in tb/test
+  assert tb_splits(job) == ['test', 'train']
+  train_tb, test_tb = read_split(job, 'train'), read_split(job, 'test')
+  assert {'loss', 'accuracy', 'class_weight/0', 'class_weight/1'} <= set(train_tb['scalars'])
+  assert [s for s, _ in train_tb['scalars']['class_weight/0']] == [20, 30]
+  assert {'accuracy', 'recall/0', 'recall/1', 'recall_minor'} <= set(test_tb['scalars'])
+  assert [s for s, _ in test_tb['scalars']['recall/0']] == [20, 30]
+  # the runfiles' summary: the newest evaluation since a time
+  summary = subprocess.run([sys.executable, '-m', 'common.results', str(job), '--kind',
+                            'test', '--metrics', 'accuracy,recall_minor', '--label', 'tdr'],
+                           cwd=REPO, capture_output=True, text=True)
+  assert summary.returncode == 0, summary.stderr
+  assert summary.stdout.split()[:3] == ['tdr', 'mnist', 'accuracy']
+  assert float(summary.stdout.split()[3]) == round(second['accuracy'], 4)
+  late = subprocess.run([sys.executable, '-m', 'common.results', str(job), '--since',
+                         '2999-01-01T00:00:00'], cwd=REPO, capture_output=True, text=True)
+  assert late.returncode == 2 and late.stderr.startswith('error: ') and not late.stdout
   proc = run('tdr_main.py', '--data-dir', data, '--job-dir', job, '--model', 'convnet',
              '--num-gpus', 0, '--train-steps', 40)
   assert_one_error_line(proc, "model: 'lenet' -> 'convnet'")

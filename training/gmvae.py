@@ -1,7 +1,13 @@
 """Training loops of gmvae_main.py: Meta-GMVAE (Omniglot images or miniImageNet
 features) and the SimCLR feature extractor, on the run lifecycle of common/
 (locked run directory, atomic checkpoints with every random state, time-based
-and signal checkpoints, non-finite guard)."""
+and signal checkpoints, non-finite guard).
+
+Evaluations persist: each validation and test appends records to
+`<save-dir>/results.jsonl` (common/results.py), each test setting writes its own
+complete `test_shots<..>_ep<e>_mc<m>_query<q>_seed<s>.log`; TensorBoard in
+`<save-dir>/tb/{train,val,test}/` (losses; Omniglot: reconstructions and the
+decoded mixture components of a fixed validation set at every validation)."""
 import math
 import os
 
@@ -14,8 +20,13 @@ from common.errors import require
 from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_state_json,
                               set_random_state)
 from common.progress import progress
+from common.results import RESULTS_FILE, CompleteFile, append_record, record
+from common.tensorboard import RunBoard
 from data.gmvae import episodes
+from models.gmvae import decoders, em, gmvae
 from models.gmvae.trainer import GMVAETrainer
+
+IMAGE_SET_PER_CLASS = 4   # images per validation class in the TensorBoard image set
 
 
 class GMVAERun:
@@ -41,6 +52,11 @@ class GMVAERun:
     self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.trainer.params,
                                  keep=opts.keep_checkpoints, strategy=self.strategy, log=log)
     self.params_ckpt = tf.train.Checkpoint(params=self.trainer.params)
+    self.board = RunBoard(run_dir, self.strategy)
+    self.chief = distribute.is_chief(self.strategy)
+    if cfg.images:
+      self.image_set = image_set(splits['val'], opts.way)
+      self.image_step = make_image_step(self.trainer)
 
   def best_path(self, shot):
     return self.run_dir.join('%dshot_best' % shot)
@@ -60,11 +76,10 @@ class GMVAERun:
     step = int(self.trainer.step.numpy())
     freq = 1 if o.debug else o.freq_iters
     total = 1 if o.debug else math.ceil(o.train_iters / freq) * freq
-    writer = distribute.summary_writer(self.strategy, self.run_dir.join('tb_log'))
     timer = SaveTimer(o.save_minutes)
     bar = progress(total=total, initial=step, desc='gmvae', unit='iter',
                    disable=not o.progress or None)
-    with StopSignals() as signals, writer.as_default():
+    with StopSignals() as signals:
       while step < total:
         x = episodes.train_batch(self.pool, o.batch_size, o.sample_size,
                                  np.random.RandomState([o.seed, step]))
@@ -73,14 +88,13 @@ class GMVAERun:
         if not bool(finite):   # the step changed nothing
           check_finite_loss(float('nan'), step + 1, self.store,
                             'loss or gradient (rec %s, kld %s; lower --lr?)' % (rec, kl))
-        tf.summary.scalar('train/rec', rec, step=step)
-        tf.summary.scalar('train/kld', kl, step=step)
+        self.board.scalars('train', {'rec': rec, 'kld': kl, 'loss': rec + kl}, step)
         step += 1
         bar.set_postfix(rec='%.4f' % rec, kld='%.4f' % kl, refresh=False)
         bar.update(1)
         if step % freq == 0:
           self.validate(step // freq - 1)
-          writer.flush()
+          self.board.flush()
         if step % freq == 0 or timer.due() or signals.stop:
           self.store.save(step)
           timer.reset()
@@ -92,32 +106,114 @@ class GMVAERun:
   def validate(self, epoch):
     """1- and 5-shot (or --shot) validation; a new best is published at once."""
     o = self.opts
-    self.store.check_finite(int(self.trainer.step.numpy()))
+    iteration = int(self.trainer.step.numpy())
+    self.store.check_finite(iteration)
     for shot in self.val_shots:
       mean, conf = self.evaluate('val', shot, np.random.RandomState([o.seed, 1, epoch, shot]))
-      tf.summary.scalar('val/%dshot-acc-mean' % shot, mean, step=epoch)
-      tf.summary.scalar('val/%dshot-acc-conf' % shot, conf, step=epoch)
+      self.note_result('val', shot, mean, conf, iteration, 'current', epoch=epoch)
       best = self.best['%dshot' % shot]
       if mean > float(best.numpy()):
         best.assign(mean)
         self.store.publish(self.best_path(shot), epoch, self.params_ckpt,
-                           {'epoch': epoch, 'accuracy': float(mean)})
+                           {'epoch': epoch, 'accuracy': float(mean), 'iteration': iteration})
       self.log('%dshot %d-th EPOCH Val Accuracy: %.4f, BEST Accuracy: %.4f'
                % (shot, epoch, mean, float(best.numpy())))
 
+    if self.cfg.images and self.chief:
+      self.write_images(iteration)
+
+  def note_result(self, kind, shot, mean, conf, iteration, checkpoint, **extra):
+    """A results.jsonl record and the TensorBoard scalars `<shot>shot/{acc,ci95}`."""
+    if not self.chief:
+      return
+    o = self.opts
+    append_record(self.run_dir.join(RESULTS_FILE), record(
+        'gmvae', kind, o.dataset, 'acc', mean, conf, o.eval_episodes, shots=shot,
+        mc_samples=o.test_mc_sample_size, inner_steps=None, seed=o.seed,
+        checkpoint_step=iteration, checkpoint=checkpoint, way=o.way, query=o.query,
+        em_iters=o.semisupervised_em_iters, data_dir=os.path.abspath(o.data_dir), **extra))
+    self.board.scalars(kind, {'%dshot/acc' % shot: mean, '%dshot/ci95' % shot: conf},
+                       iteration)
+
+  def write_images(self, iteration):
+    """Reconstructions (inputs above them) and the decoded EM mixture means of
+    the fixed validation set, as images in tb/val."""
+    x = self.image_set
+    rec, components = (t.numpy() for t in self.image_step(tf.constant(x)))
+    with self.board.as_default('val', iteration):
+      tf.summary.image('reconstruction', image_grid([x[0], rec]), step=iteration)
+      tf.summary.image('mixture_components', image_grid([components]), step=iteration)
+
   def test(self):
     """Test accuracy +- 95% interval with the best checkpoint of each plan entry
-    (the current parameters when none was written, e.g. --train-iters 0)."""
+    (the current parameters when none was written, e.g. --train-iters 0).
+    Printed, recorded in results.jsonl and tb/test, and kept in a log named by
+    the evaluation setting (written whole, so a killed re-test keeps the last one)."""
     o = self.opts
     results = {}
-    for ckpt_shot, shot in self.test_plan:
-      path = self.best_path(ckpt_shot)
-      if os.path.isdir(path):
-        read_folder(path, self.params_ckpt)
-      mean, conf = self.evaluate('test', shot, np.random.RandomState([o.seed, 2, shot]))
-      results[shot] = (mean, conf)
-      self.log('%dshot Final Test Accuracy: %.4f Confidence Interval: %.4f' % (shot, mean, conf))
+    shots = '-'.join(str(shot) for _, shot in self.test_plan)
+    name = 'test_shots%s_ep%d_mc%d_query%d_seed%d.log' % (
+        shots, o.eval_episodes, o.test_mc_sample_size, o.query, o.seed)
+    current = int(self.trainer.step.numpy())
+    with CompleteFile(self.run_dir.join(name)) if self.chief else open(os.devnull, 'w') as fh:
+      for ckpt_shot, shot in self.test_plan:
+        path = self.best_path(ckpt_shot)
+        checkpoint, iteration = 'latest', current
+        if os.path.isdir(path):
+          state = read_folder(path, self.params_ckpt)
+          checkpoint, iteration = '%dshot_best' % ckpt_shot, state.get('iteration')
+        mean, conf = self.evaluate('test', shot, np.random.RandomState([o.seed, 2, shot]))
+        results[shot] = (mean, conf)
+        line = '%dshot Final Test Accuracy: %.4f Confidence Interval: %.4f' % (shot, mean, conf)
+        self.log(line)
+        fh.write('%s (checkpoint %s, iteration %s)\n' % (line, checkpoint, iteration))
+        self.note_result('test', shot, mean, conf, iteration, checkpoint)
+    self.board.flush()
     return results
+
+  def test_only(self):
+    """Re-test a trained run: the newest checkpoint (the final weights), then each
+    test shot's best checkpoint, as the test at the end of training."""
+    start, _ = self.store.restore_latest()
+    require(start is not None, 'no checkpoint in %s: train first (gmvae_main.py without '
+            '--test-only)' % self.store.directory)
+    self.log('testing %s (iteration %d) with its best checkpoints'
+             % (self.store.path(start), int(self.trainer.step.numpy())))
+    return self.test()
+
+
+def image_set(classes, way):
+  """The first IMAGE_SET_PER_CLASS images of the first `way` classes, as one set
+  [1, way * IMAGE_SET_PER_CLASS, 28, 28, 1] (fixed, so images compare over a run)."""
+  x = classes[:way, :IMAGE_SET_PER_CLASS]
+  return np.asarray(x, np.float32).reshape((1, -1) + x.shape[2:])
+
+
+def make_image_step(trainer):
+  """`x [1, S, 28, 28, 1] -> (reconstructions [S, 28, 28, 1], mixture means decoded
+  [K, 28, 28, 1])`: eval-mode batch norm, z = the posterior mean, the EM started from
+  the first K points.  Reads the parameters only (no random draw, no update)."""
+  cfg = trainer.cfg
+
+  @tf.function
+  def image_step(x):
+    p = trainer.params
+    eps = tf.zeros([x.shape[1], 1, cfg.latent_size])
+    _, _, _, z = gmvae.sample_posterior(p, cfg, x, eps, training=False)
+    _, rec = gmvae.reconstruction_loss(p, cfg, z, x, training=False)
+    points = tf.reshape(z, [1, -1, cfg.latent_size])
+    _, means = em.unsupervised_em(points, points[:, :cfg.component_size],
+                                  cfg.unsupervised_em_iters, cfg.fix_pi)
+    logits = decoders.omniglot_decoder(p, means[0], cfg.hidden_size, False,
+                                       dtype=cfg.conv_compute_dtype)
+    return rec[0, :, 0], tf.sigmoid(logits)
+
+  return image_step
+
+
+def image_grid(rows):
+  """Rows of images [N, H, W, 1] -> one image [1, rows * H, N * W, 1]."""
+  return np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)[None]
 
 
 class SimCLRRun:
@@ -176,7 +272,7 @@ class SimCLRRun:
                % (self.store.path(start), start // n_batches, start % n_batches))
     step = start or 0
     total = 1 if o.debug else o.train_epochs * n_batches
-    writer = tf.summary.create_file_writer(self.run_dir.join('tb_log'))
+    board = RunBoard(self.run_dir)
     timer = SaveTimer(o.save_minutes)
     bar = progress(total=total, initial=step, desc='simclr', unit='batch',
                    disable=not o.progress or None)
@@ -208,8 +304,7 @@ class SimCLRRun:
             signals.exit_after_save(step, self.store.path(step))
         state = None
         if b == n_batches or o.debug:
-          with writer.as_default():
-            tf.summary.scalar('train/loss', np.mean(losses), step=epoch)
+          board.scalars('train', {'loss': np.mean(losses)}, epoch)
           self.log('%d-th EPOCH Loss: %.4f' % (epoch, np.mean(losses)))
     bar.close()
 

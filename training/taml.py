@@ -3,9 +3,11 @@
 Thin orchestration: the math lives in models/taml/ (objective, compiled steps),
 the episodes in data/episodes.py, the run lifecycle in common/.  A run directory
 (`--savedir`) holds config.json (every flag that changes the computation),
-train.log, TensorBoard events in tb/, `ckpt/model-<i>/` (weights, Adam, and the
-episode samplers' random state, each committed atomically) and `best/` (the best
-validation id + ood acc, with info in its state.json).
+train.log, TensorBoard events in tb/{train,val,test}/, `ckpt/model-<i>/` (weights,
+Adam, and the episode samplers' random state, each committed atomically), `best/`
+(the best validation id + ood acc, with info in its state.json), results.jsonl
+(a record per validation / meta-test dataset, common/results.py) and one
+`test_step<n>_mc<m>_ep<e>_seed<s>.log` per meta-test setting.
 """
 import os
 import sys
@@ -19,6 +21,8 @@ from common import distribute, precision
 from common.checkpoints import CheckpointStore, read_folder
 from common.errors import require
 from common.progress import progress
+from common.results import RESULTS_FILE, CompleteFile, append_record, mean_ci95, record
+from common.tensorboard import RunBoard
 from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_state_json,
                               set_random_state)
 from data.episodes import EpisodeSampler
@@ -117,25 +121,68 @@ def restore_sampler_states(run, states):
       set_random_state(samplers[name].rng, state)
 
 
-def validate(run, eval_step):
-  """Mean cent, kl, id_acc (per id dataset) and ood_acc over `n_val_tasks` tasks."""
+def validation_ood_sets(run):
+  """The OOD set(s) validated: the first with a validation split, as the original."""
+  return [(n, s) for n, s in run.ood_samplers.items() if 'mval' in s.classes][:1]
+
+
+def validate(run, eval_step, task_accs=None):
+  """Mean cent, kl, id_acc (per id dataset) and ood_acc over `n_val_tasks` tasks.
+
+  task_accs: a dict that receives ('id' | 'ood', dataset) -> per-task accuracies."""
   f = run.f
   n_batches = max(f.n_val_tasks // f.metabatch, 1)
+  task_accs = {} if task_accs is None else task_accs
   results = {}
   for name, sampler in run.id_samplers.items():
     avg = reporting.Averages('cent', 'kl', 'id_acc')
+    accs = task_accs.setdefault(('id', name), [])
     for j in progress(range(n_batches), desc='val/%s' % name, unit='batch', leave=False,
                       disable=not run.chief or None):
       cent, kl, acc = eval_step(run.episode(sampler, 'mval'), run.seed(j))
       avg.add(cent=cent, kl=kl, id_acc=acc)
+      accs.append(acc.numpy())
     results[name] = avg.means()
-  ood = [(n, s) for n, s in run.ood_samplers.items() if 'mval' in s.classes]
-  for name, sampler in ood[:1]:   # the original validates on the first OOD set
+  for name, sampler in validation_ood_sets(run):
     accs = [eval_step(run.episode(sampler, 'mval'), run.seed(j))[2]
             for j in progress(range(n_batches), desc='val/%s' % name, unit='batch',
                               leave=False, disable=not run.chief or None)]
     results['ood'] = {'ood_acc': float(np.mean(accs))}
+    task_accs[('ood', name)] = [a.numpy() for a in accs]
   return results
+
+
+def record_evaluation(run_dir, f, kind, task_accs, step, mc_samples):
+  """One results.jsonl record per dataset (accuracy: mean and 95 % interval over tasks);
+  returns (role, dataset) -> (mean, ci95)."""
+  out = {}
+  for (role, name), accs in task_accs.items():
+    accs = np.concatenate([np.ravel(a) for a in accs])
+    mean, ci95 = mean_ci95(accs)
+    out[role, name] = mean, ci95
+    append_record(run_dir.join(RESULTS_FILE), record(
+        'taml', kind, name, 'acc', mean, ci95, len(accs), shots=None,
+        mc_samples=mc_samples, inner_steps=f.n_steps, seed=f.seed, checkpoint_step=step,
+        role=role, way=f.way, max_shot=f.max_shot, query=f.query,
+        episode_mode=f.episode_mode, model=model_name(f), alpha_on=f.alpha_on,
+        omega_on=f.omega_on, gamma_on=f.gamma_on, z_on=f.z_on, bn_grad=f.bn_grad,
+        id_dataset=','.join(f.id_dataset), ood_dataset=','.join(f.ood_dataset)))
+  return out
+
+
+def model_name(f):
+  """taml (any balancing variable on), msgd (learned step sizes only) or maml."""
+  if f.omega_on or f.gamma_on or f.z_on:
+    return 'taml'
+  return 'msgd' if f.alpha_on else 'maml'
+
+
+def evaluation_scalars(measured):
+  """TensorBoard tags `<id|ood>/<dataset>/{acc,ci95}` of `record_evaluation`'s result."""
+  out = {}
+  for (role, name), (mean, ci95) in measured.items():
+    out.update({'%s/%s/acc' % (role, name): mean, '%s/%s/ci95' % (role, name): ci95})
+  return out
 
 
 def validation_lines(results, i):
@@ -189,7 +236,9 @@ def meta_train(f, run_dir):
   eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, strategy=strategy)
   balance_step = (steps.make_balancing_step(run.params, cfg, 10)
                   if (cfg.omega_on or cfg.gamma_on) else None)
-  writer = distribute.summary_writer(strategy, run_dir.join('tb'))
+  summary_step = (steps.make_balancing_summary_step(run.params, cfg, f.metabatch)
+                  if (cfg.omega_on or cfg.gamma_on or cfg.z_on) else None)
+  board = RunBoard(run_dir, strategy)
   avg = reporting.Averages('cent', 'kl', 'id_acc')
   names = list(run.id_samplers)
   timer = SaveTimer(f.save_minutes)
@@ -200,7 +249,8 @@ def meta_train(f, run_dir):
   with StopSignals() as signals:
     for i in bar:
       sampler = run.id_samplers[names[i % len(names)]]
-      out = train_step(run.episode(sampler, 'mtr'), run.seed(i))
+      episode = run.episode(sampler, 'mtr')
+      out = train_step(episode, run.seed(i))
       check_finite_loss(float(out['loss']), i, store, 'outer loss')
       avg.add(cent=out['cent'], kl=out['kl'], id_acc=out['acc'])
       if i % f.log_freq == 0:
@@ -209,26 +259,27 @@ def meta_train(f, run_dir):
             % (i, f.meta_lr, (time.time() - t0) / f.log_freq))
         log(avg.line('train'))
         bar.set_postfix({k: '%.3f' % v for k, v in means.items()}, refresh=False)
-        with writer.as_default(step=i):
-          for k, v in means.items():
-            tf.summary.scalar('train/' + k, v)
+        board.scalars('train', means, i)
+        if summary_step is not None:   # the balancing variables on this step's tasks
+          write_balancing_summaries(board, summary_step, episode, i)
         avg.clear()
         t0 = time.time()
-      if i % f.hist_freq == 0:
-        with writer.as_default(step=i):
+      validated = i % f.val_freq == 0 or i == f.n_train_iters
+      if i % f.hist_freq == 0 or validated:   # so that short runs have histograms too
+        with board.as_default('train', i):
           for name, var in run.params.by_name.items():
             tf.summary.histogram(name, var)
-      validated = i % f.val_freq == 0 or i == f.n_train_iters
       if validated:
         store.check_finite(i)   # nothing of a non-finite model is written, best/ included
-        results = validate(run, eval_step)
+        task_accs = {}
+        results = validate(run, eval_step, task_accs)
         for line in validation_lines(results, i):
           log(line)
         score = selection_score(results, cfg.multi_dataset)
-        with writer.as_default(step=i):
-          for name, r in results.items():
-            for k, v in r.items():
-              tf.summary.scalar('val/%s/%s' % (name, k), v)
+        if run.chief:
+          measured = record_evaluation(run_dir, f, 'val', task_accs, i, 0)
+          board.scalars('val', dict(validation_scalars(results, measured), score=score), i)
+          board.flush()
         if score > best_score.numpy():
           best_score.assign(score)
           store.publish(run_dir.join('best'), i, best,
@@ -245,6 +296,25 @@ def meta_train(f, run_dir):
         signals.exit_after_save(i, store.path(i))
   bar.close()   # the last iteration always validated and saved
   logfile.close()
+
+
+def validation_scalars(results, measured):
+  """`evaluation_scalars` plus each id dataset's cent and kl."""
+  out = evaluation_scalars(measured)
+  for name, r in results.items():
+    if name != 'ood':
+      out.update({'id/%s/cent' % name: r['cent'], 'id/%s/kl' % name: r['kl']})
+  return out
+
+
+def write_balancing_summaries(board, summary_step, episode, i):
+  """omega, gamma, z of the training tasks: scalars and histograms in tb/train."""
+  summary = {k: v.numpy() for k, v in summary_step(episode['xtr'], episode['ytr']).items()}
+  board.scalars('train', reporting.balancing_scalars(summary), i)
+  with board.as_default('train', i):
+    for name in ('omega', 'gamma', 'z'):
+      if name in summary:
+        tf.summary.histogram('balancing/' + name, summary[name])
 
 
 def log_balancing_tables(run, cfg, balance_step, names, log):
@@ -272,14 +342,28 @@ def meta_test(f, run_dir):
   info = read_folder(best_path, tf.train.Checkpoint(model=run.params),
                      check=lambda status: status.assert_existing_objects_matched())
   eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, f.n_mc_samples, run.strategy)
-  log_path = run_dir.join('test_step%d_mc%d.log' % (f.n_steps, f.n_mc_samples))
   n_batches = max(f.n_test_episodes // f.metabatch, 1)
-  with open(log_path if run.chief else os.devnull, 'w') as logfile:
+  task_accs = {}
+  # complete or not at all: an interrupted re-run keeps an earlier log of this setting
+  with CompleteFile(test_log_path(run_dir, f)) if run.chief else open(os.devnull, 'w') as logfile:
     _log(logfile, 'Meta-test model-%d' % info['iteration'])
     for flag, samplers in (('id ', run.id_samplers), ('ood', run.ood_samplers)):
       for name, sampler in samplers.items():
-        accs = []
+        accs = task_accs.setdefault((flag.strip(), name), [])
         for j in progress(range(n_batches), desc='%s/%s' % (flag.strip(), name),
                               unit='batch'):
           accs.append(eval_step(run.episode(sampler, 'mte'), run.seed(j))[2].numpy())
         _log(logfile, reporting.confidence_line(flag, name, np.concatenate(accs)))
+  if run.chief:
+    measured = record_evaluation(run_dir, f, 'test', task_accs, info['iteration'],
+                                 f.n_mc_samples)
+    board = RunBoard(run_dir, run.strategy)
+    board.scalars('test', evaluation_scalars(measured), info['iteration'])
+    board.flush()
+
+
+def test_log_path(run_dir, f):
+  """One log per setting: a meta-test with other steps, MC samples, episodes or
+  seed never replaces another's."""
+  return run_dir.join('test_step%d_mc%d_ep%d_seed%d.log' % (
+      f.n_steps, f.n_mc_samples, f.n_test_episodes, f.seed))

@@ -14,20 +14,38 @@ from common import distribute
 from common.checkpoints import CheckpointStore
 from common.lifecycle import SaveTimer, StopSignals, check_finite_loss
 from common.progress import progress
+from common.results import RESULTS_FILE, append_record, proportion_ci95, record
 from common.run_dir import os_errors, write_json
+from common.tensorboard import RunBoard
+from models.tdr.trainer import confusion_metrics
 
 
-def _scalars(writer, values, step):
-  with writer.as_default(step=step):
-    for name, value in values.items():
-      tf.summary.scalar(name, value)
+def test_records(cm, step, setting):
+  """results.jsonl records of one evaluation (confusion matrix `cm` [true, predicted]):
+  accuracy and each class's recall with their 95 % intervals (binomial, normal
+  approximation), and the other metrics of metrics.json (no interval)."""
+  cm = np.asarray(cm, np.int64)
+  support = cm.sum(axis=1)
+  rows = [('accuracy', None) + proportion_ci95(np.trace(cm), cm.sum()) + (cm.sum(),)]
+  rows += [('recall', c) + proportion_ci95(cm[c, c], support[c]) + (support[c],)
+           for c in range(len(cm))]
+  metrics = confusion_metrics(cm)
+  rows += [(name, None, value, None, None) for name, value in metrics.items()
+           if name != 'accuracy']
+  setting = dict(setting)
+  dataset = setting.pop('dataset', None)
+  return [record('tdr', 'test', dataset, metric, mean, ci95, n, checkpoint_step=step,
+                 **dict(setting, **({'class': c} if c is not None else {})))
+          for metric, c, mean, ci95, n in rows]
 
 
 def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
         eval_freq=1000, periodic_eval=False, batch_size=50, log=print, progress_bar=True,
-        save_minutes=10, keep_checkpoints=3):
-  """Train to `train_steps` with logs, TensorBoard, checkpoints (resume) and
-  evaluation; write and return the final metrics (also `metrics.json`).
+        save_minutes=10, keep_checkpoints=3, setting=None):
+  """Train to `train_steps` with logs, TensorBoard (`tb/train`, evaluations in
+  `tb/test`), checkpoints (resume) and evaluation; write and return the final
+  metrics (also `metrics.json`; every evaluation's records in results.jsonl).
+  `setting`: what identifies the run in its records (dataset, model, seed, ...).
 
   `make_streams(train_batches, target_batches)` gives the (train, target)
   iterators with that many batches already drawn; `test_dataset` is a dataset
@@ -48,7 +66,7 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
       check=lambda status: status.assert_existing_objects_matched())
   if start is not None:
     log('resumed from %s at step %d' % (store.path(start), trainer.current_step()))
-  writers = {k: distribute.summary_writer(strategy, run_dir.join(k)) for k in ('train', 'eval')}
+  board = RunBoard(run_dir, strategy)
   start = trainer.current_step()
   train_it, val_it = make_streams(*trainer.batches_drawn(start))
   target = {}
@@ -57,8 +75,16 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
   t0, last_t, last_step = time.time(), time.time(), start
 
   def evaluate(step):
-    metrics = trainer.evaluate(test_dataset(step) if callable(test_dataset) else test_dataset)
-    _scalars(writers['eval'], metrics, step)
+    cm = trainer.confusion_matrix(test_dataset(step) if callable(test_dataset)
+                                  else test_dataset)
+    metrics = confusion_metrics(cm)
+    if chief:
+      support = cm.sum(axis=1)
+      recalls = {'recall/%d' % c: cm[c, c] / support[c] for c in range(len(cm)) if support[c]}
+      board.scalars('test', dict(metrics, **recalls), step)
+      board.flush()
+      for rec in test_records(cm, step, setting or {}):
+        append_record(run_dir.join(RESULTS_FILE), rec)
     log('step %d eval: %s' % (step, ', '.join('%s %.4f' % kv for kv in metrics.items())))
     history.append(dict(metrics, step=step))
     return metrics
@@ -92,7 +118,7 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
         values['examples_per_sec'] = (done - last_step) * batch_size / max(now - last_t, 1e-9)
         weights = np.squeeze(trainer.class_weights.numpy(), axis=1)
         values.update({'class_weight/%d' % c: float(w) for c, w in enumerate(weights)})
-        _scalars(writers['train'], values, done)
+        board.scalars('train', values, done)
         log('step %d: %s, class weights %s' % (
             done, ', '.join('%s %.4g' % (k, v) for k, v in values.items()
                             if not k.startswith('class_weight/')),

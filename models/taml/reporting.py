@@ -62,3 +62,27 @@ def confidence_line(flag, name, acc):
   acc = 100. * np.asarray(acc)
   return '%s/%s acc: %.2f +- %.2f' % (flag, name, acc.mean(),
                                      1.96 * acc.std() / np.sqrt(len(acc)))
+
+
+LAYERS = ('conv1', 'conv2', 'conv3', 'conv4', 'dense')
+
+
+def balancing_scalars(summary):
+  """TensorBoard scalars of `steps.make_balancing_summary_step`'s arrays (numpy):
+  omega's largest / smallest class weight (task means), exp(gamma) per layer,
+  z's kernel (multiplicative) and bias (additive) halves: mean and std, and the
+  mean posterior scale of each variable."""
+  out = {}
+  if 'omega' in summary:
+    omega = summary['omega']
+    out.update({'omega/max': omega.max(-1).mean(), 'omega/min': omega.min(-1).mean()})
+  if 'gamma' in summary:
+    out.update({'gamma/%s' % name: g for name, g in zip(LAYERS, summary['gamma'].mean(0))})
+  if 'z' in summary:
+    z_w, z_b = np.split(summary['z'], 2, axis=-1)
+    out.update({'z/kernel_mean': z_w.mean(), 'z/kernel_std': z_w.std(),
+                'z/bias_mean': z_b.mean(), 'z/bias_std': z_b.std()})
+  for name in ('omega', 'gamma', 'z'):
+    if name + '_sigma' in summary:
+      out[name + '/sigma'] = summary[name + '_sigma'].mean()
+  return {'balancing/' + k: float(v) for k, v in out.items()}

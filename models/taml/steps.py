@@ -174,3 +174,28 @@ def make_balancing_step(params, cfg, n_tasks):
     return tf.nn.softmax(raw['omega'][0]), tf.exp(raw['gamma'][0])
 
   return balancing_step
+
+
+def make_balancing_summary_step(params, cfg, n_tasks):
+  """`(xtr, ytr) -> dict` for TensorBoard: of each switched-on balancing variable
+  the posterior mean as the learner uses it (omega: softmax, gamma: exp, z: as
+  is), `[T, ...]`, and its posterior scale softplus(pre_sigma) (`<name>_sigma`).
+  Reads the parameters only: no random draw, no update."""
+  sig = episode_signature(cfg, n_tasks)
+  use = {'omega': (cfg.omega_on, tf.nn.softmax), 'gamma': (cfg.gamma_on, tf.exp),
+         'z': (cfg.z_on, tf.identity)}
+
+  @tf.function(input_signature=[sig['xtr'], sig['ytr']])
+  def balancing_summary_step(xtr, ytr):
+    encoder = split_groups(params.values())[3]
+    raw = inference_network.posterior_params(encoder, xtr, ytr, cfg.image_shape,
+                                             cfg.max_shot, cfg.multi_dataset)
+    out = {}
+    for name, (on, transform) in use.items():
+      if on:
+        mu, pre_sigma = (tf.cast(t, tf.float32) for t in raw[name])
+        out[name] = transform(mu)
+        out[name + '_sigma'] = tf.nn.softplus(pre_sigma)
+    return out
+
+  return balancing_summary_step

@@ -172,9 +172,13 @@ class TDRTrainer(tf.Module):
     pred = tf.argmax(self.model.logits(x, training=False), axis=-1, output_type=tf.int32)
     return tf.math.confusion_matrix(y, pred, num_classes=self.num_class)
 
-  def evaluate(self, dataset):
-    """Metrics of the base model (training=False) over every batch of `dataset`."""
+  def confusion_matrix(self, dataset):
+    """[true, predicted] counts of the base model (training=False) over `dataset`."""
     cm = np.zeros([self.num_class] * 2, np.int64)
     for x, y in dataset:
       cm += self.eval_step(x, y).numpy()
-    return confusion_metrics(cm)
+    return cm
+
+  def evaluate(self, dataset):
+    """Metrics of the base model (training=False) over every batch of `dataset`."""
+    return confusion_metrics(self.confusion_matrix(dataset))
