@@ -215,7 +215,8 @@ def main(argv):
 
   def test(step):  # the original drew a new shuffled sample at every evaluation
     return tfr.eval_dataset(tfr.split_path(data_dir, 'test'), _flag('eval-batch-size'), shape,
-                            _flag('eval-examples'), seed=_flag('seed') * 1000003 + step)
+                            _flag('eval-examples'), seed=_flag('seed') * 1000003 + step,
+                            records=info['test']['count'])
   result = fit(trainer, make_streams, test, run_dir, _flag('train-steps'),
                _flag('log-freq'), _flag('eval-freq'),
                _flag('eval'), _flag('train-batch-size'), log=log,

@@ -96,6 +96,7 @@ def train(data_dir, job_dir, steps, *extra):
              job_dir, '--train-steps', steps, '--eval-freq', steps, '--log-freq', 100,
              '--num-gpus', 0, '--noprogress', *extra)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert '%|' not in proc.stderr, proc.stderr[-3000:]   # --noprogress: no bar, eval included
   with open(os.path.join(job_dir, 'metrics.json')) as f:
     return json.load(f), proc
 

@@ -125,7 +125,7 @@ def validate(run, eval_step):
   for name, sampler in run.id_samplers.items():
     avg = reporting.Averages('cent', 'kl', 'id_acc')
     for j in progress(range(n_batches), desc='val/%s' % name, unit='batch', leave=False,
-                      disable=not run.chief or None):
+                      disable=not run.chief):
       cent, kl, acc = eval_step(run.episode(sampler, 'mval'), run.seed(j))
       avg.add(cent=cent, kl=kl, id_acc=acc)
     results[name] = avg.means()
@@ -133,7 +133,7 @@ def validate(run, eval_step):
   for name, sampler in ood[:1]:   # the original validates on the first OOD set
     accs = [eval_step(run.episode(sampler, 'mval'), run.seed(j))[2]
             for j in progress(range(n_batches), desc='val/%s' % name, unit='batch',
-                              leave=False, disable=not run.chief or None)]
+                              leave=False, disable=not run.chief)]
     results['ood'] = {'ood_acc': float(np.mean(accs))}
   return results
 
@@ -280,6 +280,6 @@ def meta_test(f, run_dir):
       for name, sampler in samplers.items():
         accs = []
         for j in progress(range(n_batches), desc='%s/%s' % (flag.strip(), name),
-                              unit='batch'):
+                          unit='batch', disable=not run.chief):
           accs.append(eval_step(run.episode(sampler, 'mte'), run.seed(j))[2].numpy())
         _log(logfile, reporting.confidence_line(flag, name, np.concatenate(accs)))
