@@ -1,4 +1,4 @@
-"""Train a model with targeted data-driven regularisation (class re-weighting).
+r"""Train a model with targeted data-driven regularisation (class re-weighting).
 
   python tdr_main.py --data-dir ./data/mnist_23_0995 --dataset mnist --job-dir ./runs/mnist \
       --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100
@@ -69,7 +69,8 @@ flags.DEFINE_bool('target-distortion', False, 'Augment the CIFAR target batches 
 flags.DEFINE_integer('eval-examples', 0, '0: evaluate on the whole test set once; N: on '
                      'N // eval-batch-size batches of the shuffled, repeated test set (the '
                      'original: 2000).', lower_bound=0)
-flags.DEFINE_bool('progress', True, 'Show a tqdm progress bar.')
+flags.DEFINE_bool('progress', True, 'Progress bars on stderr (training, evaluation; in a '
+                  'log file one line every $PROGRESS_INTERVAL seconds, 30).')
 flags.DEFINE_enum('strategy', None, ['default', 'mirrored', 'multi_worker'],
                   'tf.distribute strategy (default: from --num-gpus: mirrored over that many '
                   'GPUs when > 1, else one device); multi_worker reads TF_CONFIG.')
