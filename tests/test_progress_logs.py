@@ -1,10 +1,10 @@
 """Runs you can watch in a log: progress bars when stderr is a file.
 
 The bar of `common/progress.py` on a file (a real slow loop, timed), then every
-trainer and the TDR generator as a user runs them under nohup / SLURM / CI:
-subprocesses with stdout and stderr redirected to files, `PROGRESS_INTERVAL`
-short, tiny real data.  Each long loop (training, validation, test) must leave
-lines with its count/total and rate in the stderr file."""
+trainer, the TDR generator and a data script run as a user runs them under
+nohup / SLURM / CI: subprocesses with stdout and stderr redirected to files,
+`PROGRESS_INTERVAL` short, tiny real data.  Each long loop (training,
+validation, test) must leave lines with its count/total and rate in the log."""
 import os
 import re
 import subprocess
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from common.errors import UserError
-from tests.conftest import REPO
+from tests.conftest import REPO, dataset_path
 from tests.taml_cli import SMALL, cifar_like
 from tests.test_gmvae_cli import write_omniglot
 from tests.test_tdr_cli import write_idx
@@ -161,13 +161,19 @@ def simclr_runs(folder):
                     folder / 'features', '--batch-size', 2, '--train-epochs', 1)
 
 
+def data_script_runs(folder):
+  source = dataset_path('mnist')   # skips the test when ../shared is absent
+  return run_logged(folder, 'mnist', 'data/mnist/get_data.py', '--out', folder / 'mnist',
+                    '--source', source)
+
+
 @pytest.fixture(scope='module')
 def logs(tmp_path_factory):
-  """{scenario: future of its stderr text(s)}, the four scenarios run side by side."""
+  """{scenario: future of its stderr text(s)}, the scenarios run side by side."""
   root = tmp_path_factory.mktemp('logs')
   pool = ThreadPoolExecutor(4)
   futures = {}
-  for fn in (taml_runs, tdr_runs, gmvae_runs, simclr_runs):
+  for fn in (taml_runs, tdr_runs, gmvae_runs, simclr_runs, data_script_runs):
     os.makedirs(root / fn.__name__)
     futures[fn.__name__] = pool.submit(fn, root / fn.__name__)
   yield futures
@@ -221,3 +227,8 @@ def test_simclr_training_and_features_show_in_logs(logs):
   found = assert_loops(logs['simclr_runs'].result(), simclr=4,
                        **{'train features': 4, 'val features': 2})
   assert any('loss=' in p for _, _, p in found['simclr'])
+
+
+def test_data_script_conversion_shows_in_logs(logs):
+  found = assert_loops(logs['data_script_runs'].result(), **{'resize to 32x32': 10000})
+  assert len(found['resize to 32x32']) >= 2
