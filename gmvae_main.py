@@ -1,8 +1,8 @@
-"""Meta-GMVAE (Lee et al., ICLR 2021) in TensorFlow 2: Omniglot, miniImageNet
+r"""Meta-GMVAE (Lee et al., ICLR 2021) in TensorFlow 2: Omniglot, miniImageNet
 features, and the SimCLR feature extractor.
 
   python gmvae_main.py --data-dir data/omniglot/gmvae --save-dir runs/o5 --way 5 --sample-size 200
-  python gmvae_main.py --dataset simclr --data-dir data/imgnet --save-dir runs/simclr
+  python gmvae_main.py --dataset simclr --data-dir data/imgnet --save-dir runs/simclr \
       --feature-save-dir data/mimgnet/gmvae
   python gmvae_main.py --dataset mimgnet --data-dir data/mimgnet/gmvae --save-dir runs/m5
   python gmvae_main.py --test-only --data-dir data/omniglot/gmvae --save-dir runs/o5
@@ -63,11 +63,13 @@ for _name in _FLOAT:
   flags.DEFINE_float(_name, None, _default_help(_name))
 flags.DEFINE_bool('fix-pi', False, 'Keep the mixture weights uniform in the training EM.')
 flags.DEFINE_bool('debug', False, 'One iteration and one validation, as the originals.')
-flags.DEFINE_integer('gpu-id', 0, 'Sets CUDA_VISIBLE_DEVICES, as the originals (given '
-                     'explicitly it always does; left unset, an existing '
-                     'CUDA_VISIBLE_DEVICES and --strategy mirrored/multi_worker are kept).')
+flags.DEFINE_integer('gpu-id', None, 'Sets CUDA_VISIBLE_DEVICES, as the originals. Unset: '
+                     '0 (the originals\' default), unless CUDA_VISIBLE_DEVICES is already set '
+                     'or --strategy is mirrored/multi_worker: then the environment is kept.')
 flags.DEFINE_bool('jit', False, 'Compile the steps with XLA (slower on CPU; try on GPU).')
-flags.DEFINE_bool('progress', True, 'tqdm progress bars (rec/kld) on stderr.')
+flags.DEFINE_bool('progress', True, 'Progress bars on stderr (training rec/kld, validation '
+                  'and test accuracy; in a log file one line every $PROGRESS_INTERVAL seconds, '
+                  '30).')
 flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
                   'Meta-GMVAE training: default: one device; mirrored: the episodes of a batch '
                   'split over all visible GPUs (or --cpu-devices); multi_worker: TF_CONFIG.')
@@ -250,7 +252,8 @@ def main(argv):
   if len(argv) > 1:
     raise UserError('unexpected arguments: %s' % ' '.join(argv[1:]))
   opts = options()
-  set_visible_gpu(opts.gpu_id, FLAGS['gpu-id'].present, opts.strategy)
+  explicit = opts.gpu_id is not None
+  set_visible_gpu(opts.gpu_id if explicit else 0, explicit, opts.strategy)
   from absl import logging
   logging.set_verbosity(logging.WARNING)
   if opts.dataset == 'simclr':

@@ -1,4 +1,4 @@
-"""Bayesian TAML / MAML / Meta-SGD (Learning to Balance, ICLR 2020) on TF 2.
+r"""Bayesian TAML / MAML / Meta-SGD (Learning to Balance, ICLR 2020) on TF 2.
 
   python main.py --mode meta_train --savedir runs/cifar/taml --id_dataset cifar \
       --ood_dataset svhn --alpha_on --omega_on --gamma_on --z_on
@@ -64,7 +64,8 @@ flags.DEFINE_enum('bn_grad', 'fused', ['fused', 'exact'],
                   "constant; the papers' numbers), 'exact' = the true second derivative.")
 flags.DEFINE_bool('jit_compile', False, 'XLA-compile the meta-train step.')
 # --- run lifecycle (common/run_dir.py, common/checkpoints.py) ---
-define_lifecycle_flags(dashed=False, keep=3, periodic='every --save_freq iterations')
+define_lifecycle_flags(dashed=False, keep=3, periodic='every --save_freq iterations',
+                       checked='Resume (or meta-test)')
 # --- scale-out (common/distribute.py) ---
 flags.DEFINE_enum('strategy', 'default', ['default', 'mirrored', 'multi_worker'],
                   'default: one device; mirrored: the tasks of a metabatch split over all '

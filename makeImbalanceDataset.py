@@ -1,4 +1,4 @@
-"""Make an imbalanced (or long-tailed) dataset from MNIST / CIFAR as tfrecords.
+r"""Make an imbalanced (or long-tailed) dataset from MNIST / CIFAR as tfrecords.
 
   python makeImbalanceDataset.py --data-dir ./data/mnist_23_0995 --dataset mnist \
       --source ../shared/datasets/mnist --train-size 5000 --validation-size 20 \

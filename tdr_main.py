@@ -1,4 +1,4 @@
-"""Train a model with targeted data-driven regularisation (class re-weighting).
+r"""Train a model with targeted data-driven regularisation (class re-weighting).
 
   python tdr_main.py --data-dir ./data/mnist_23_0995 --dataset mnist --job-dir ./runs/mnist \
       --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100
@@ -70,7 +70,8 @@ flags.DEFINE_bool('target-distortion', False, 'Augment the CIFAR target batches 
 flags.DEFINE_integer('eval-examples', 0, '0: evaluate on the whole test set once; N: on '
                      'N // eval-batch-size batches of the shuffled, repeated test set (the '
                      'original: 2000).', lower_bound=0)
-flags.DEFINE_bool('progress', True, 'Show a tqdm progress bar.')
+flags.DEFINE_bool('progress', True, 'Progress bars on stderr (training, evaluation; in a '
+                  'log file one line every $PROGRESS_INTERVAL seconds, 30).')
 flags.DEFINE_enum('strategy', None, ['default', 'mirrored', 'multi_worker'],
                   'tf.distribute strategy (default: from --num-gpus: mirrored over that many '
                   'GPUs when > 1, else one device); multi_worker reads TF_CONFIG.')
@@ -216,7 +217,8 @@ def main(argv):
 
   def test(step):  # the original drew a new shuffled sample at every evaluation
     return tfr.eval_dataset(tfr.split_path(data_dir, 'test'), _flag('eval-batch-size'), shape,
-                            _flag('eval-examples'), seed=_flag('seed') * 1000003 + step)
+                            _flag('eval-examples'), seed=_flag('seed') * 1000003 + step,
+                            records=info['test']['count'])
   result = fit(trainer, make_streams, test, run_dir, _flag('train-steps'),
                _flag('log-freq'), _flag('eval-freq'),
                _flag('eval'), _flag('train-batch-size'), log=log,

@@ -90,10 +90,11 @@ def set_random_state(rng, state):
   rng.set_state((kind, np.array(keys, np.uint32), pos, has_gauss, cached))
 
 
-def define_flags(dashed, keep, periodic):
+def define_flags(dashed, keep, periodic, checked='Resume'):
   """The lifecycle flags of an entry point: --save_minutes, --keep_checkpoints,
   --override_config (dashed spellings for the TDR and Meta-GMVAE entry points).
-  `periodic` says when the trainer checkpoints anyway (for --help)."""
+  `periodic` says when the trainer checkpoints anyway, `checked` what compares
+  its flags with config.json (for --help)."""
   from absl import flags
   caller = sys._getframe(1).f_globals['__name__']   # the flags belong to the entry point
   module = sys.argv[0] if caller == '__main__' else caller   # absl's name for __main__
@@ -103,8 +104,8 @@ def define_flags(dashed, keep, periodic):
                      module_name=module)
   flags.DEFINE_integer(name('keep_checkpoints'), keep, 'Numbered checkpoints kept.',
                        lower_bound=1, module_name=module)
-  flags.DEFINE_bool(name('override_config'), False, 'Resume (or meta-test) although flags '
-                    'differ from the run\'s config.json (a resumed run records the new values).',
+  flags.DEFINE_bool(name('override_config'), False, '%s although flags differ from the '
+                    'run\'s config.json (a resumed run records the new values).' % checked,
                     module_name=module)
 
 

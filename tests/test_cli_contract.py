@@ -56,6 +56,28 @@ def test_help_exits_zero(script, flag):
   proc = run(script, flag)
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'flags' in proc.stdout.lower() and not proc.stderr.strip(), proc.stderr
+  shown = proc.stdout.splitlines()
+  for line in source_docstring(script).splitlines():   # examples unbroken, as written
+    assert line in shown, (line, proc.stdout[:3000])
+
+
+def source_docstring(script):
+  """The module docstring as it stands in the file (a `\\` continuation included)."""
+  text = (REPO / script).read_text()
+  start = text.index('"""') + 3
+  return text[start:text.index('"""', start)]
+
+
+@pytest.mark.parametrize('script, resume_only', [
+    ('main.py', False), ('tdr_main.py', True), ('gmvae_main.py', True)])
+def test_flag_help_says_what_the_flag_does(script, resume_only):
+  help_text = ' '.join(run(script, '--helpshort').stdout.split())
+  flag = '--[no]override_config:' if script == 'main.py' else '--[no]override-config:'
+  said = help_text.split(flag)[1].split(' --')[0]
+  assert ('meta-test' in said) != resume_only, said   # only TAML has a meta-test mode
+  if script == 'gmvae_main.py':
+    gpu = help_text.split('--gpu-id:')[1].split(' --')[0]
+    assert 'Unset: 0' in gpu and '(default:' not in gpu, gpu   # no default 0 that unset is not
 
 
 @pytest.mark.parametrize('script, args, needle', [
@@ -216,8 +238,8 @@ def test_make_imbalance_creates_missing_parents(tmp_path):
   write_idx(str(tmp_path / 'mnist'))
   data_dir = tmp_path / 'runs' / 'data' / 'mnist_23'
   proc = run('makeImbalanceDataset.py', '--data-dir', data_dir, '--source', tmp_path / 'mnist',
-             '--train-size', 60, '--validation-size', 4, '--test-size', 20)
-  assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]
+             '--train-size', 60, '--validation-size', 4, '--test-size', 20, '--ratio', 0.5)
+  assert proc.returncode == 0 and not proc.stderr.strip(), proc.stderr[-3000:]   # sizes exact
   assert (data_dir / 'train.tfrecords').is_file()
 
 

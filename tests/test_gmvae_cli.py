@@ -117,6 +117,7 @@ def test_mimgnet_features(tmp_path):
           '--train-iters', '2', '--freq-iters', '2', '--eval-episodes', '2', '--noprogress']
   proc = cli(*args)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert '%|' not in proc.stderr, proc.stderr[-3000:]   # --noprogress: no bar, eval included
   for shot in (1, 5, 20, 50):
     assert '%dshot Final Test Accuracy' % shot in proc.stdout
   os.remove(folder / 'val_features.npy')

@@ -63,7 +63,35 @@ def toy_data(tmp_path_factory):
   proc = generate(root / 'mnist', root / 'data', '--train-size', '40', '--validation-size',
                   '4', '--test-size', '20', '--ratio', '0.8')
   assert proc.returncode == 0, proc.stderr[-2000:]
+  (root / 'make.err').write_text(proc.stderr)
   return root
+
+
+def test_generator_says_how_it_rounded(toy_data):
+  # majority int(40 / (1 + 0.2)) = 33, minority int(33 * 0.2) = 6: 39 of 40, as the original
+  lines = [l for l in (toy_data / 'make.err').read_text().splitlines()
+           if l.strip() and not TF_NOISE.match(l)]
+  assert lines == ['warning: writing train 39 of --train-size 40 (33 or 6 per class): per-class '
+                   'counts rounded down as the original makeImbalanceDataset.py does (kept, so '
+                   'the splits are the original\'s)'], lines
+  with open(toy_data / 'data' / 'summary.json') as f:
+    assert json.load(f)['counts']['train'] == [6, 33]
+
+
+def test_rounding_warning_names_every_rounded_split():
+  from data.tdr import imbalance
+  y_train, y_test = np.repeat(np.arange(10), 600), np.repeat(np.arange(10), 100)
+  # 3 classes: int(20 / 3) = 6 validation images each; majority int(499 / 2) = 249, minority 124
+  splits = imbalance.make_imbalance(y_train, y_test, [2, 4], [3], 499, 20, 300, 0.5)
+  assert imbalance.rounding_warning({'train': 499, 'validation': 20, 'test': 300}, splits) == (
+      'warning: writing train 497 of --train-size 499 (249 or 124 per class), validation 18 of '
+      '--validation-size 20 (6 per class): per-class counts rounded down as the original '
+      'makeImbalanceDataset.py does (kept, so the splits are the original\'s)')
+  splits = imbalance.make_imbalance(y_train, y_test, [2], [3], 60, 4, 20, 0.5)
+  assert imbalance.rounding_warning({'train': 60, 'validation': 4, 'test': 20}, splits) is None
+  splits = imbalance.make_long_tail(y_train, y_test, 10, 50, 10, 25)
+  assert 'validation 20 of --validation-size 25 (2 per class)' in imbalance.rounding_warning(
+      {'validation': 25}, splits)
 
 
 @pytest.fixture(scope='module')
@@ -98,6 +126,7 @@ def train(data_dir, job_dir, steps, *extra):
              job_dir, '--train-steps', steps, '--eval-freq', steps, '--log-freq', 100,
              '--num-gpus', 0, '--noprogress', *extra)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert '%|' not in proc.stderr, proc.stderr[-3000:]   # --noprogress: no bar, eval included
   with open(os.path.join(job_dir, 'metrics.json')) as f:
     return json.load(f), proc
 

@@ -64,7 +64,7 @@ class GMVAERun:
   def evaluate(self, split, shot, rng):
     o = self.opts
     return episodes.evaluate(self.trainer.accuracy, self.splits[split], o.way, shot, o.query,
-                             o.batch_size, o.eval_episodes, rng)
+                             o.batch_size, o.eval_episodes, rng, o.progress, split)
 
   def train(self):
     """Train to --train-iters (whole validation periods of --freq-iters, as the
@@ -78,7 +78,7 @@ class GMVAERun:
     total = 1 if o.debug else math.ceil(o.train_iters / freq) * freq
     timer = SaveTimer(o.save_minutes)
     bar = progress(total=total, initial=step, desc='gmvae', unit='iter',
-                   disable=not o.progress or None)
+                   disable=not o.progress)
     with StopSignals() as signals:
       while step < total:
         x = episodes.train_batch(self.pool, o.batch_size, o.sample_size,
@@ -275,7 +275,7 @@ class SimCLRRun:
     board = RunBoard(self.run_dir)
     timer = SaveTimer(o.save_minutes)
     bar = progress(total=total, initial=step, desc='simclr', unit='batch',
-                   disable=not o.progress or None)
+                   disable=not o.progress)
     with StopSignals() as signals:
       while step < total:
         epoch, b = divmod(step, n_batches)
@@ -314,7 +314,8 @@ class SimCLRRun:
       images = (self.train_images if split == 'train'
                 else self.mimgnet.load_images(self.root, split))
       feats = [self.features(tf.constant(images[i:i + o.batch_size])).numpy()
-               for i in range(0, len(images), o.batch_size)]
+               for i in progress(range(0, len(images), o.batch_size), unit='batch',
+                                 desc='%s features' % split, disable=not o.progress)]
       feats = np.concatenate(feats)
       self.mimgnet.save_features(out_dir, split, feats)
       self.log('SAVE (%d, %d) shape array to %s' % (feats.shape + (

@@ -138,7 +138,7 @@ def validate(run, eval_step, task_accs=None):
     avg = reporting.Averages('cent', 'kl', 'id_acc')
     accs = task_accs.setdefault(('id', name), [])
     for j in progress(range(n_batches), desc='val/%s' % name, unit='batch', leave=False,
-                      disable=not run.chief or None):
+                      disable=not run.chief):
       cent, kl, acc = eval_step(run.episode(sampler, 'mval'), run.seed(j))
       avg.add(cent=cent, kl=kl, id_acc=acc)
       accs.append(acc.numpy())
@@ -146,7 +146,7 @@ def validate(run, eval_step, task_accs=None):
   for name, sampler in validation_ood_sets(run):
     accs = [eval_step(run.episode(sampler, 'mval'), run.seed(j))[2]
             for j in progress(range(n_batches), desc='val/%s' % name, unit='batch',
-                              leave=False, disable=not run.chief or None)]
+                              leave=False, disable=not run.chief)]
     results['ood'] = {'ood_acc': float(np.mean(accs))}
     task_accs[('ood', name)] = [a.numpy() for a in accs]
   return results
@@ -351,7 +351,7 @@ def meta_test(f, run_dir):
       for name, sampler in samplers.items():
         accs = task_accs.setdefault((flag.strip(), name), [])
         for j in progress(range(n_batches), desc='%s/%s' % (flag.strip(), name),
-                              unit='batch'):
+                          unit='batch', disable=not run.chief):
           accs.append(eval_step(run.episode(sampler, 'mte'), run.seed(j))[2].numpy())
         _log(logfile, reporting.confidence_line(flag, name, np.concatenate(accs)))
   if run.chief:

@@ -75,8 +75,11 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
   t0, last_t, last_step = time.time(), time.time(), start
 
   def evaluate(step):
-    cm = trainer.confusion_matrix(test_dataset(step) if callable(test_dataset)
-                                  else test_dataset)
+    data = test_dataset(step) if callable(test_dataset) else test_dataset
+    batches = int(data.cardinality())
+    cm = trainer.confusion_matrix(progress(data, total=batches if batches >= 0 else None,
+                                           desc='eval', unit='batch',
+                                           disable=not (progress_bar and chief)))
     metrics = confusion_metrics(cm)
     if chief:
       support = cm.sum(axis=1)
@@ -89,7 +92,7 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
     history.append(dict(metrics, step=step))
     return metrics
 
-  bar = progress(total=train_steps, initial=start, disable=not (progress_bar and chief) or None,
+  bar = progress(total=train_steps, initial=start, disable=not (progress_bar and chief),
                  desc='tdr', unit='step')
   timer = SaveTimer(save_minutes)
   done = start

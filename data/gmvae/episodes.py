@@ -47,16 +47,18 @@ def test_episodes(classes, way, shot, query, n_episodes, rng):
   return np.stack(x_tr), y_tr, np.stack(x_te), y_te
 
 
-def evaluate(accuracy_fn, classes, way, shot, query, batch_size, n_episodes, rng):
+def evaluate(accuracy_fn, classes, way, shot, query, batch_size, n_episodes, rng,
+             progress_bar=True, desc='eval'):
   """Mean accuracy and 95% interval (1.96 std / sqrt(n)) over n_episodes episodes,
   evaluated `batch_size` at a time as the original (its last batch is truncated)."""
   from common.progress import progress
   accs = []
-  with progress(total=n_episodes, desc='%d-shot eval' % shot, unit='episode',
-                leave=False) as bar:
+  with progress(total=n_episodes, desc='%s %d-shot' % (desc, shot), unit='episode',
+                leave=False, disable=not progress_bar) as bar:
     while len(accs) < n_episodes:
       batch = accuracy_fn(test_episodes(classes, way, shot, query, batch_size, rng))
       accs.extend(batch)
+      bar.set_postfix(acc='%.4f' % np.mean(accs[:n_episodes]), refresh=False)
       bar.update(min(len(batch), n_episodes - bar.n))
   accs = np.asarray(accs[:n_episodes])
   return float(np.mean(accs)), float(1.96 * np.std(accs) / np.sqrt(n_episodes))

@@ -85,6 +85,25 @@ def make_imbalance(y_train, y_test, minority_labels, majority_labels, train_size
   return {s: (src[s],) + _shuffled(parts[s], rng) for s in SPLITS}
 
 
+def rounding_warning(asked, splits):
+  """One `warning:` line naming the splits that the original's per-class int()
+  counts (kept: SPEC.md and the original fix them) made smaller than asked,
+  e.g. --train-size 5000 at --ratio 0.9 -> 4545 + 454 = 4999; or None.
+  `asked`: {split: size asked}; `splits`: as `make_imbalance` returns."""
+  short = []
+  for split, size in asked.items():
+    labels = splits[split][2]
+    if len(labels) != size:
+      per_class = sorted(set(np.bincount(labels).tolist()) - {0}, reverse=True)
+      short.append('%s %d of --%s-size %d (%s per class)' % (
+          split, len(labels), split, size, ' or '.join(map(str, per_class))))
+  if short:
+    return ('warning: writing %s: per-class counts rounded down as the original '
+            'makeImbalanceDataset.py does (kept, so the splits are the original\'s)'
+            % ', '.join(short))
+  return None
+
+
 def long_tail_sizes(n0, imf, num_class):
   """n_i = int(n0 * (1/imf)^(i/(C-1))) training images of class i."""
   mu = (1.0 / imf) ** (1.0 / (num_class - 1))

@@ -1,6 +1,7 @@
 """Build an imbalanced or long-tailed TDR dataset and write it as tfrecords."""
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -32,6 +33,12 @@ def make_and_write(data_dir, dataset, source=None, seed=0, long_tail=False,
     config = {'mode': 'imbalance', 'ratio': ratio,
               'minority_labels': list(minority_labels),
               'majority_labels': list(majority_labels)}
+  asked = {'validation': validation_size}
+  if not long_tail:
+    asked.update(train=train_size, test=test_size)
+  warning = imbalance.rounding_warning(asked, splits)
+  if warning:
+    print(warning, file=sys.stderr, flush=True)
   try:
     os.makedirs(data_dir, exist_ok=True)
   except OSError as err:

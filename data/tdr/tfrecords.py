@@ -181,8 +181,10 @@ def balanced_dataset(path, batch_size, image_shape, num_class, seed=0, skip_batc
   return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(path, batch_size, image_shape, examples=0, seed=0):
-  """examples=0: every record once, in file order (last batch may be smaller).
+def eval_dataset(path, batch_size, image_shape, examples=0, seed=0, records=None):
+  """examples=0: every record once, in file order (last batch may be smaller);
+  `records` (the file's count, from `scan`) gives the stream its length, for
+  the evaluation's progress bar.
 
   examples=N > 0: the original's evaluation, N // batch_size batches of the
   test file repeated endlessly through a shuffle buffer of 3 x batch_size
@@ -196,5 +198,7 @@ def eval_dataset(path, batch_size, image_shape, examples=0, seed=0):
     return (tf.data.TFRecordDataset(path).repeat().shuffle(3 * batch_size, seed=seed)
             .batch(batch_size).take(n).map(batch_parser(image_shape))
             .prefetch(tf.data.AUTOTUNE))
-  return (tf.data.TFRecordDataset(path).batch(batch_size).map(batch_parser(image_shape))
-          .prefetch(tf.data.AUTOTUNE))
+  ds = tf.data.TFRecordDataset(path)
+  if records is not None:
+    ds = ds.apply(tf.data.experimental.assert_cardinality(records))
+  return ds.batch(batch_size).map(batch_parser(image_shape)).prefetch(tf.data.AUTOTUNE)
