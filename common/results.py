@@ -20,7 +20,6 @@ destroys an earlier complete result.
 
 prints the newest matching evaluation of a run (what the runfiles print at the end).
 """
-import argparse
 import datetime
 import functools
 import json

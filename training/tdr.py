@@ -8,7 +8,6 @@ very batches an uninterrupted run would have seen.
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from common import distribute
 from common.checkpoints import CheckpointStore
