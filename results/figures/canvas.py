@@ -28,6 +28,16 @@ def panels(n, columns=3, title=None):
   return fig, flat[:n]
 
 
+def decorate(ax, title, xlabel, ylabel, legend=True):
+  """Title, axis labels, a light grid and (if asked) the legend of one panel."""
+  ax.set_title(title)
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  if legend:
+    ax.legend(fontsize='small')
+
+
 def save(fig, out_dir, name, written):
   """Write `fig` as `<out_dir>/<name>.png`, print its path, append it to `written`."""
   path = os.path.join(out_dir, name + '.png')

@@ -54,11 +54,7 @@ def plot_learning_curves(scalars, records, out_dir, written, title, name='learni
       for label, step, mean, ci in points.get(tag, []):
         ax.errorbar([step], [mean], yerr=[ci], fmt='s', capsize=4,
                     label='%s (results.jsonl, 95%% CI)' % label)
-      ax.set_title(tag)
-      ax.set_xlabel('step')
       last = tag.rsplit('/', 1)[-1]
-      ax.set_ylabel(tag if last.isdigit() else last)
-      ax.grid(alpha=0.3)
-      ax.legend(fontsize='small')
+      canvas.decorate(ax, tag, 'step', tag if last.isdigit() else last)
     canvas.save(fig, out_dir, name if page == 1 else '%s_%d' % (name, page), written)
   return len(tags)

@@ -120,11 +120,8 @@ def plot_gamma(values, out_dir, written, title):
   for l, (ax, layer) in enumerate(zip(axes, GAMMA_LAYERS)):
     for group, v in values.items():
       ax.scatter(v['size'], v['gamma'][:, l], s=14, alpha=0.6, label=group, **_style(group))
-    ax.set_title('gamma, %s' % layer)
-    ax.set_xlabel('task size (support images)')
-    ax.set_ylabel('exp(E[gamma]) (inner step scale)')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize='small')
+    canvas.decorate(ax, 'gamma, %s' % layer, 'task size (support images)',
+                    'exp(E[gamma]) (inner step scale)')
   canvas.save(fig, out_dir, 'taml_gamma_vs_task_size', written)
 
 
@@ -139,11 +136,8 @@ def plot_omega(values, out_dir, written, title):
     levels = np.unique(shots)
     ax.plot(levels, [omega[shots == s].mean() for s in levels], marker=style['marker'],
             color=style['color'], label='%s (mean per shot)' % group)
-  ax.set_xlabel('class shot (support images of the class)')
-  ax.set_ylabel('softmax(E[omega]) (class weight)')
-  ax.set_title('class weight omega per class of each task')
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize='small')
+  canvas.decorate(ax, 'class weight omega per class of each task',
+                  'class shot (support images of the class)', 'softmax(E[omega]) (class weight)')
   canvas.save(fig, out_dir, 'taml_omega_vs_class_shot', written)
 
 
@@ -157,11 +151,7 @@ def plot_z(values, out_dir, written, title):
   for ax, (label, panel_title, summary) in zip(axes, summaries):
     for group, v in values.items():
       ax.plot(summary(v['z']), linestyle='none', alpha=0.7, label=group, **_style(group))
-    ax.set_xlabel('task')
-    ax.set_ylabel(label)
-    ax.set_title(panel_title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize='small')
+    canvas.decorate(ax, panel_title, 'task', label)
   canvas.save(fig, out_dir, 'taml_z_vs_task', written)
 
 

@@ -25,10 +25,7 @@ def plot_history(history, out_dir, written, title):
   for ax, name in zip(axes, names):
     rows = [(h['step'], h[name]) for h in history if name in h]
     ax.plot([s for s, _ in rows], [v for _, v in rows], marker='o')
-    ax.set_title('eval %s' % name)
-    ax.set_xlabel('step')
-    ax.set_ylabel(name)
-    ax.grid(alpha=0.3)
+    canvas.decorate(ax, 'eval %s' % name, 'step', name, legend=False)
   canvas.save(fig, out_dir, 'tdr_eval_history', written)
 
 
@@ -46,11 +43,7 @@ def plot_class_weights_over_steps(scalars, out_dir, written, title):
   fig.set_size_inches(6.5, 4.2)
   for label, xs, ys in sorted(lines):
     ax.plot(xs, ys, label=label)
-  ax.set_xlabel('step')
-  ax.set_ylabel('class weight')
-  ax.set_title('class weights over steps')
-  ax.grid(alpha=0.3)
-  ax.legend(fontsize='small')
+  canvas.decorate(ax, 'class weights over steps', 'step', 'class weight')
   canvas.save(fig, out_dir, 'tdr_class_weights_over_steps', written)
 
 
@@ -65,11 +58,9 @@ def plot_final_class_weights(metrics, out_dir, written, title):
   ax.set_ylim(0, 1.2 * max(max(weights), 1. / len(weights)))
   ax.axhline(1. / len(weights), color='gray', linestyle='--', label='uniform 1/C')
   ax.set_xticks(range(len(weights)))
-  ax.set_xlabel('class')
-  ax.set_ylabel('class weight')
-  ax.set_title('final class weights, step %s%s' % (
-      metrics.get('step', '?'), '' if metrics.get('reweight', True) else ' (--no-reweight)'))
-  ax.legend(fontsize='small')
+  canvas.decorate(ax, 'final class weights, step %s%s' % (
+      metrics.get('step', '?'), '' if metrics.get('reweight', True) else ' (--no-reweight)'),
+      'class', 'class weight')
   canvas.save(fig, out_dir, 'tdr_final_class_weights', written)
 
 
