@@ -177,3 +177,11 @@ def test_series_and_result_points():
   points = result_points(records, ['omniglot/id_acc', 'cent'], last_step=300)
   assert points == {'omniglot/id_acc': [('test omniglot', 300, 0.8, 0.01)],
                     'recall_minor': [('val', 7, 0.5, 0.0)]}
+
+
+def test_flags_contract(tmp_path):
+  line = one_error_line(*figures(tmp_path, '--bogus'))
+  assert 'unrecognized arguments: --bogus' in line and '--help' in line
+  assert 'must be at least 1' in one_error_line(*figures(tmp_path, '--n_tasks', 0))
+  code, stdout, stderr = figures(tmp_path, '--help')
+  assert code == 0 and 'usage:' in stdout and not stderr.strip()
