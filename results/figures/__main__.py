@@ -21,7 +21,16 @@ from results.figures import events, runs  # noqa: E402
 
 # where each trainer's data lives when config.json does not say
 DEFAULT_DATA_DIR = {'taml': 'data', 'gmvae': 'data/omniglot/gmvae'}
-NAMES = {'taml': 'Bayesian TAML / MAML', 'tdr': 'TDR', 'gmvae': 'Meta-GMVAE'}
+NAMES = {'tdr': 'TDR', 'gmvae': 'Meta-GMVAE'}
+
+
+def system_name(system, config):
+  """What the run trains, for titles (main.py: by its --*_on flags)."""
+  if system != 'taml':
+    return NAMES[system]
+  if any(config.get(k) for k in ('omega_on', 'gamma_on', 'z_on')):
+    return 'Bayesian TAML'
+  return 'Meta-SGD' if config.get('alpha_on') else 'MAML'
 
 
 def parse(argv):
@@ -55,7 +64,7 @@ def main(argv=None):
   system = runs.detect(run_path, config)
   out_dir = os.path.abspath(args.out or os.path.join(run_path, 'figures'))
   data_dir = args.data_dir or config.get('data_dir') or DEFAULT_DATA_DIR.get(system)
-  title = '%s run %s' % (NAMES[system], os.path.basename(run_path))
+  title = '%s run %s' % (system_name(system, config), os.path.basename(run_path))
   written = []
   scalars = events.read_scalars(run_path, log)
   if not args.curves_only:   # first: a missing checkpoint or data set fails before any file
