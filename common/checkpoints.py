@@ -188,6 +188,15 @@ def _read(path, checkpoint, check):
                     % (path, str(err).strip().splitlines()[0]))
 
 
+def numbered_steps(directory, name):
+  """Steps of the committed folders `<directory>/<name>-<step>`, oldest first."""
+  if not os.path.isdir(directory):
+    return []
+  pattern = re.compile(r'^%s-(\d+)$' % re.escape(name))
+  found = (pattern.match(n) for n in os.listdir(directory))
+  return sorted(int(m.group(1)) for m in found if m)
+
+
 class CheckpointStore:
   """The numbered checkpoints `<directory>/<name>-<step>/` of one run.
 
@@ -204,7 +213,6 @@ class CheckpointStore:
     self.keep, self.name, self.log = keep, name, log
     self.strategy = strategy
     self.chief = strategy is None or distribute.is_chief(strategy)
-    self._pattern = re.compile(r'^%s-(\d+)$' % re.escape(name))
     if self.chief:
       with os_errors('cannot create %s' % directory):
         os.makedirs(directory, exist_ok=True)
@@ -215,10 +223,7 @@ class CheckpointStore:
 
   def steps(self):
     """Step numbers of the committed checkpoints, oldest first."""
-    if not os.path.isdir(self.directory):
-      return []
-    found = (self._pattern.match(n) for n in os.listdir(self.directory))
-    return sorted(int(m.group(1)) for m in found if m)
+    return numbered_steps(self.directory, self.name)
 
   def latest(self):
     """Folder of the newest committed checkpoint (not verified), or None."""
