@@ -137,13 +137,13 @@ def test_results_jsonl_points_and_torn_line(tmp_path):
   line is one error naming it."""
   run = tmp_path / 'run'
   os.makedirs(run / 'checkpoints' / 'model-10')
-  records = [dict(split='val', dataset='mnist', metric='accuracy', mean=0.8, ci95=0.05,
+  records = [dict(kind='val', dataset='mnist', metric='accuracy', mean=0.8, ci95=0.05,
                   checkpoint_step=10),
-             dict(split='test', dataset='mnist', metric='accuracy', mean=0.7, ci95=0.04)]
+             dict(kind='test', dataset='mnist', metric='accuracy', mean=0.7, ci95=0.04)]
   text = ''.join(json.dumps(r) + '\n' for r in records)
-  (run / 'results.jsonl').write_text(text + '{"split": "te')
+  (run / 'results.jsonl').write_text(text + '{"kind": "te')
   assert set(written_pngs(*figures(run))) == {'learning_curves.png'}
-  (run / 'results.jsonl').write_text('{"split": \n' + text)
+  (run / 'results.jsonl').write_text('{"kind": \n' + text)
   line = one_error_line(*figures(run))
   assert 'results.jsonl line 1' in line
 
@@ -172,11 +172,23 @@ def test_series_and_result_points():
   assert series_and_tag('tb/val', 'omniglot/id_acc') == ('tb/val', 'omniglot/id_acc')
   assert series_and_tag('.', 'train/loss') == ('train', 'loss')
   assert series_and_tag('eval', 'accuracy') == ('eval', 'accuracy')
-  records = [dict(split='test', dataset='omniglot', metric='id_acc', mean=0.8, ci95=0.01),
-             dict(split='val', metric='recall_minor', mean=0.5, checkpoint_step=7)]
+  records = [dict(kind='test', dataset='omniglot', metric='id_acc', mean=0.8, ci95=0.01),
+             dict(kind='val', metric='recall_minor', mean=0.5, checkpoint_step=7)]
   points = result_points(records, ['omniglot/id_acc', 'cent'], last_step=300)
   assert points == {'omniglot/id_acc': [('test omniglot', 300, 0.8, 0.01)],
                     'recall_minor': [('val', 7, 0.5, 0.0)]}
+  # the trainers' records (common/results.py) join the panel of their own tag only
+  records = [dict(kind='val', role='ood', dataset='mnist', metric='acc', mean=0.6, ci95=0.02,
+                  checkpoint_step=5),
+             dict(kind='test', dataset='omniglot', metric='acc', shots=5, mean=0.9, ci95=0.01,
+                  checkpoint_step=9),
+             dict(kind='test', dataset='mnist', metric='recall', mean=0.4, ci95=0.1,
+                  checkpoint_step=3, **{'class': 1})]
+  tags = ['id/omniglot/acc', 'ood/mnist/acc', '1shot/acc', '5shot/acc', 'recall/0', 'recall/1']
+  assert result_points(records, tags, last_step=10) == {
+      'ood/mnist/acc': [('val ood mnist', 5, 0.6, 0.02)],
+      '5shot/acc': [('test omniglot 5shot', 9, 0.9, 0.01)],
+      'recall/1': [('test mnist class 1', 3, 0.4, 0.1)]}
 
 
 def test_flags_contract(tmp_path):

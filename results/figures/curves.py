@@ -6,25 +6,44 @@ PANELS_PER_FIGURE = 16
 
 
 def _label(record):
-  parts = [str(record[k]) for k in ('split', 'dataset') if record.get(k) is not None]
+  parts = [str(record[k]) for k in ('kind', 'role', 'dataset') if record.get(k) is not None]
+  if record.get('shots') is not None:
+    parts.append('%sshot' % record['shots'])
+  if record.get('class') is not None:
+    parts.append('class %s' % record['class'])
   return ' '.join(parts) or 'result'
 
 
-def _matches(tag, metric):
-  return tag == metric or tag.endswith('/' + metric)
+def _matches(tag, name):
+  return tag == name or tag.endswith('/' + name)
+
+
+def _tag_names(record):
+  """The TensorBoard tags a record's metric is logged under, most specific first:
+  TAML `<role>/<dataset>/acc`, Meta-GMVAE `<k>shot/acc`, TDR `recall/<c>`."""
+  metric = str(record.get('metric', 'result'))
+  names = []
+  if record.get('role') and record.get('dataset'):
+    names.append('%s/%s/%s' % (record['role'], record['dataset'], metric))
+  if record.get('shots') is not None:
+    names.append('%sshot/%s' % (record['shots'], metric))
+  if record.get('class') is not None:
+    names.append('%s/%s' % (metric, record['class']))
+  return names + [metric]
 
 
 def result_points(records, tags, last_step):
   """dict panel tag -> list of (label, step, mean, ci95) of the results.jsonl records.
 
-  A record goes to the panels whose tag is its metric (or ends with `/<metric>`),
-  else to a panel of its own named by the metric; without a checkpoint_step it
+  A record goes to the panels of the most specific tag naming it (`_tag_names`),
+  else to a panel of its own; without a checkpoint_step it
   is drawn at the run's last logged step.
   """
   out = {}
   for r in records:
-    metric = str(r.get('metric', 'result'))
-    targets = [t for t in tags if _matches(t, metric)] or [metric]
+    names = _tag_names(r)
+    targets = next(([t for t in tags if _matches(t, n)] for n in names
+                    if any(_matches(t, n) for t in tags)), [names[0]])
     step = r.get('checkpoint_step')
     point = (_label(r), last_step if step is None else step, float(r['mean']),
              float(r.get('ci95') or 0.))
