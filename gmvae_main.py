@@ -202,4 +202,5 @@ def main(argv):
 
 if __name__ == '__main__':
   sys.argv = normalise_argv(sys.argv)
-  absl_main(main)
+  absl_main(main, memory_hint='a smaller --batch-size (or --sample-size, '
+            '--train-mc-sample-size, --test-mc-sample-size)')

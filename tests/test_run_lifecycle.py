@@ -130,7 +130,8 @@ def test_taml_corrupt_newest_checkpoint_falls_back(taml_data, taml_straight, tmp
     fh.truncate(100)
   os.makedirs(savedir / 'ckpt' / '.tmp-model-5-123')     # a leftover of a killed write
   proc = run('main.py', *taml_args(taml_data, savedir), check=0)
-  assert 'model-4 is incomplete or corrupt; using an older one' in proc.stdout
+  assert 'warning: checkpoint' in proc.stderr
+  assert 'model-4 is incomplete or corrupt; using an older one' in proc.stderr
   assert 'resumed from iteration 3' in proc.stdout
   assert not (savedir / 'ckpt' / '.tmp-model-5-123').exists()
   assert_identical(taml_straight / 'ckpt' / 'model-6', savedir / 'ckpt' / 'model-6')

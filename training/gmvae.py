@@ -39,7 +39,9 @@ class GMVAERun:
     self.best = {'%dshot' % s: tf.Variable(-1., name='best_%dshot' % s) for s in self.val_shots}
     self.ckpt = tf.train.Checkpoint(model=self.trainer, best=self.best)
     self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.trainer.params,
-                                 keep=opts.keep_checkpoints, strategy=self.strategy, log=log)
+                                 keep=opts.keep_checkpoints, strategy=self.strategy, log=log,
+                                 trainer='gmvae', run=run_dir,
+                                 links=[self.best_path(s) for s in self.val_shots])
     self.params_ckpt = tf.train.Checkpoint(params=self.trainer.params)
 
   def best_path(self, shot):
@@ -55,6 +57,7 @@ class GMVAERun:
     original's epochs; --debug: one iteration and one validation)."""
     o = self.opts
     start, _ = self.store.restore_latest()
+    self.run_dir.commit_config()   # training starts: config.json records it
     if start is not None:
       self.log('resumed from %s at iteration %d' % (self.store.path(start), start))
     step = int(self.trainer.step.numpy())
@@ -98,10 +101,11 @@ class GMVAERun:
       tf.summary.scalar('val/%dshot-acc-mean' % shot, mean, step=epoch)
       tf.summary.scalar('val/%dshot-acc-conf' % shot, conf, step=epoch)
       best = self.best['%dshot' % shot]
-      if mean > float(best.numpy()):
+      if np.isfinite(mean) and mean > float(best.numpy()):
         best.assign(mean)
         self.store.publish(self.best_path(shot), epoch, self.params_ckpt,
-                           {'epoch': epoch, 'accuracy': float(mean)})
+                           {'epoch': epoch, 'accuracy': float(mean)},
+                           weights_step=int(self.trainer.step.numpy()))
       self.log('%dshot %d-th EPOCH Val Accuracy: %.4f, BEST Accuracy: %.4f'
                % (shot, epoch, mean, float(best.numpy())))
 
@@ -113,7 +117,7 @@ class GMVAERun:
     for ckpt_shot, shot in self.test_plan:
       path = self.best_path(ckpt_shot)
       if os.path.isdir(path):
-        read_folder(path, self.params_ckpt)
+        read_folder(path, self.params_ckpt, trainer='gmvae', variables=self.trainer.params)
       mean, conf = self.evaluate('test', shot, np.random.RandomState([o.seed, 2, shot]))
       results[shot] = (mean, conf)
       self.log('%dshot Final Test Accuracy: %.4f Confidence Interval: %.4f' % (shot, mean, conf))
@@ -143,7 +147,8 @@ class SimCLRRun:
     self._bn_update = bn_running_update
     self.ckpt = tf.train.Checkpoint(params=self.params, m=self.m, v=self.v, step=self.step)
     self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.params,
-                                 keep=opts.keep_checkpoints, log=log)
+                                 keep=opts.keep_checkpoints, log=log, trainer='simclr',
+                                 run=run_dir)
     size = self.train_images.shape[1:]
     spec = tf.TensorSpec((opts.batch_size,) + size, tf.float32)
     self.train_step = tf.function(self._train_step, input_signature=[spec, spec])
@@ -170,6 +175,7 @@ class SimCLRRun:
     checkpoint holds the epoch's random state and its running loss."""
     o, s = self.opts, self.simclr
     start, state = self.store.restore_latest()
+    self.run_dir.commit_config()   # training starts: config.json records it
     n_batches = len(self.train_images) // o.batch_size
     if start is not None:
       self.log('resumed from %s at epoch %d, batch %d'
