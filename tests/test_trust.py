@@ -6,7 +6,6 @@ and every OS / resource failure, signal or bad environment as one line.
 Real files, real processes, real signals; the runs are tiny (seconds each)."""
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,10 +20,11 @@ from common.checkpoints import CheckpointStore, read_folder
 from common.errors import UserError
 from common.run_dir import RunDirectory
 from tests.conftest import REPO
-from tests.taml_cli import SMALL, cifar_like
+from tests.taml_cli import cifar_like
 from tests.test_cli_contract import one_error, user_env
 from tests.test_gmvae_cli import TINY as GMVAE_TINY, write_omniglot
-from tests.test_run_lifecycle import error_line, mount_tmpfs, run, taml_args
+from tests.test_run_lifecycle import (error_line, mount_tmpfs, run, taml_args, tdr_args,
+                                      tdr_tiny_data)
 
 BAD_BYTE = b'/tmp/run-\xff'
 
@@ -350,3 +350,16 @@ def test_bool_flag_followed_by_false():
   assert argv == ['x', '--use-distortion-for-training=false', '--other']
   values(argv[:2])
   assert values['use-distortion-for-training'].value is False
+
+
+def test_tdr_metrics_keep_the_evaluations_before_a_resume(tmp_path):
+  data = tdr_tiny_data(tmp_path)
+  args = lambda job: tdr_args(data, job, 15, 5, '--eval')
+  run('tdr_main.py', *args(tmp_path / 'straight'), check=0)
+  killed = run('tdr_main.py', *args(tmp_path / 'killed'),
+               env={'CHECKPOINT_KILL_AT': 'renamed:2'})   # right after model-10 is committed
+  assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+  run('tdr_main.py', *args(tmp_path / 'killed'), check=0)
+  history = lambda job: json.loads((job / 'metrics.json').read_text())['history']
+  assert [h['step'] for h in history(tmp_path / 'killed')] == [5, 10, 15]
+  assert history(tmp_path / 'killed') == history(tmp_path / 'straight')
