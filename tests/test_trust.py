@@ -238,7 +238,7 @@ def test_taml_meta_test_on_a_read_only_run_is_one_line(taml_data, tmp_path):
 def test_sigterm_in_meta_test_is_one_line_and_130(taml_data, tmp_path):
   savedir = tmp_path / 'run'
   run('main.py', *taml_args(taml_data, savedir, 1, '--val_freq', 1), check=0)
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', CUDA_VISIBLE_DEVICES='')
+  env = user_env(CUDA_VISIBLE_DEVICES='')   # TensorFlow's start-up lines kept off stderr
   proc = subprocess.Popen([sys.executable, str(REPO / 'main.py'), '--mode', 'meta_test',
                            '--savedir', str(savedir), '--data_dir', taml_data,
                            '--n_test_episodes', '100000'], stdout=subprocess.PIPE,
