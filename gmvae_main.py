@@ -199,7 +199,7 @@ def run_gmvae(opts):
                 freq_iters=opts.freq_iters, shot=opts.shot, eval_episodes=opts.eval_episodes)
   if opts.test_only:   # the evaluation flags may differ; the model's must not
     cfg_eval = {k: v for k, v in config.items() if k not in EVAL_KEYS}
-    run_dir = open_run_dir(opts, cfg_eval, chief=False)
+    run_dir = open_run_dir(opts, cfg_eval, evaluation=True)
     GMVAERun(cfg, splits, opts, run_dir, val_shots, plan, log=log).test_only()
     return
   run_dir = open_run_dir(opts, config)
@@ -227,13 +227,13 @@ def log(line):
   print(line, flush=True)
 
 
-def open_run_dir(opts, config, chief=True):
+def open_run_dir(opts, config, evaluation=False):
   """The locked --save-dir, its config.json checked against `config`
-  (chief=False: --test-only, an existing folder neither locked nor written)."""
+  (evaluation=True: --test-only, an existing run locked shared, config.json not written)."""
   from common.distribute import chief_process
   from common.run_dir import RunDirectory
-  chief = chief and chief_process(opts.strategy)
-  run_dir = RunDirectory(opts.save_dir, '--save-dir', chief=chief)
+  chief = chief_process(opts.strategy)
+  run_dir = RunDirectory(opts.save_dir, '--save-dir', chief=chief, evaluation=evaluation)
   run_dir.check_config(config, opts.override_config, write=chief, log=log)
   return run_dir
 
@@ -265,4 +265,5 @@ def main(argv):
 
 if __name__ == '__main__':
   sys.argv = normalise_argv(sys.argv)
-  absl_main(main)
+  absl_main(main, memory_hint='a smaller --batch-size (or --sample-size, '
+            '--train-mc-sample-size, --test-mc-sample-size)')

@@ -92,6 +92,7 @@ class Settings:
       setattr(self, name, FLAGS[name].value)
     split = lambda s: [x.strip() for x in s.split(',') if x.strip()]
     self.id_dataset, self.ood_dataset = split(self.id_dataset), split(self.ood_dataset)
+    require(self.id_dataset, '--id_dataset names no dataset (%r)' % FLAGS.id_dataset)
     self.episode_mode = int(self.episode_mode)
 
 
@@ -118,9 +119,9 @@ def main(argv):
   train = FLAGS.mode == 'meta_train'
   require(train or os.path.isdir(FLAGS.savedir),
           'no such --savedir %s: meta_train first' % FLAGS.savedir)
-  run_dir = RunDirectory(FLAGS.savedir, '--savedir',
-                         chief=train and chief_process(FLAGS.strategy),
-                         legacy=training.LEGACY_VALUES)
+  # meta_test: a shared lock (evaluations side by side, never during training)
+  run_dir = RunDirectory(FLAGS.savedir, '--savedir', chief=chief_process(FLAGS.strategy),
+                         legacy=training.LEGACY_VALUES, evaluation=not train)
   adopt_saved_flags(run_dir.saved_config(), training.TRAIN_FLAGS)
   compared = training.TRAIN_FLAGS if train else training.MODEL_FLAGS
   run_dir.check_config({k: FLAGS[k].value for k in compared}, FLAGS.override_config,
@@ -151,4 +152,4 @@ def select_gpu(gpu_id):
 
 
 if __name__ == '__main__':
-  absl_main(main)
+  absl_main(main, memory_hint='a smaller --metabatch (or --max_shot, --query, --n_mc_samples)')

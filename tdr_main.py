@@ -234,4 +234,4 @@ def main(argv):
 
 if __name__ == '__main__':
   sys.argv = normalise_argv(sys.argv)
-  absl_main(main)
+  absl_main(main, memory_hint='a smaller --train-batch-size (or --eval-batch-size)')

@@ -4,9 +4,15 @@ The TDR (and GMVAE) originals use dashed flags (`--data-dir`) and argparse
 `nargs='+'` lists (`--minority-labels 2 4`).  The flags are defined here with
 their dashed names; `normalise_argv` also maps underscore spellings
 (`--data_dir`) onto them and joins space-separated list values with commas,
-so both spellings work.
+so both spellings work, and a boolean flag followed by `True` / `False` (the
+originals' argparse spelling, README's `--use-distortion-for-training False`)
+takes that value.
 """
 from absl import flags
+
+
+# `--use-distortion-for-training False`: a boolean flag followed by one of these
+BOOL_WORDS = ('true', 'false')
 
 
 def _resolve(name, known):
@@ -46,6 +52,11 @@ def normalise_argv(argv, flag_values=flags.FLAGS):
         out.append('--%s=%s' % (name, ','.join(values)))
         i = j
         continue
+    is_bool = name in known and isinstance(flag_values[name], flags.BooleanFlag)
+    if is_bool and not eq and i + 1 < len(argv) and argv[i + 1].lower() in BOOL_WORDS:
+      out.append('--%s=%s' % (name, argv[i + 1].lower()))   # argparse's `--flag False`
+      i += 2
+      continue
     out.append('--' + name + eq + value)
     i += 1
   return out

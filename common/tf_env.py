@@ -20,11 +20,18 @@ failure still reaches Python as an exception) and `quiet_tensorflow_import` keep
 stderr while TensorFlow loads and probes for devices (CUDA plugin registration,
 absl's "All log messages before absl::InitializeLog()", cuInit on a CPU-only
 machine) off the terminal.
+
+Thread pools: TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS are checked before
+TensorFlow starts (a negative value aborts inside TensorFlow's C++, other
+non-numbers are silently ignored by it); `thread_settings` is what a checkpoint
+records, so that a resume under other pool sizes, which reorders float32
+reductions, is said in one warning line (common/checkpoints.py).
 """
 import os
 import sys
 
 LOG_LEVEL_ENV = 'TF_CPP_MIN_LOG_LEVEL'
+THREAD_ENV = {'intra_op': 'TF_NUM_INTRAOP_THREADS', 'inter_op': 'TF_NUM_INTEROP_THREADS'}
 _USER_LOG_LEVEL = LOG_LEVEL_ENV in os.environ   # the user's choice, before we set a default
 
 
@@ -34,9 +41,36 @@ def configure_tensorflow_env(onednn):
   onednn: True (ask for oneDNN), False (ask for TF's Eigen kernels) or None
   (TensorFlow's own CPU-dependent default).
   """
+  check_thread_env()
   if onednn is not None:
     os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '1' if onednn else '0')
   os.environ.setdefault(LOG_LEVEL_ENV, '3')   # TF's C++ chatter off stderr
+
+
+def check_thread_env(environ=os.environ):
+  """One `error:` line (exit 2) for a thread-pool variable that is not a whole
+  number >= 0 (empty or 0: TensorFlow picks)."""
+  from common.errors import fail
+  for name in THREAD_ENV.values():
+    value = environ.get(name, '').strip()
+    if value and not (value.isascii() and value.isdigit()):
+      fail('%s=%s: must be a whole number >= 0 (0 or unset: TensorFlow picks the pool size)'
+           % (name, environ[name]))
+
+
+def thread_settings():
+  """The thread-pool sizes this process runs TensorFlow with: the variables, else
+  the tf.config.threading setting, else the usable CPUs (TensorFlow's default)."""
+  import tensorflow as tf
+  getters = {'intra_op': tf.config.threading.get_intra_op_parallelism_threads,
+             'inter_op': tf.config.threading.get_inter_op_parallelism_threads}
+  cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+  out = {}
+  for key, name in THREAD_ENV.items():
+    raw = os.environ.get(name, '').strip()
+    out[key] = int(raw or 0) or getters[key]() or cpus
+    out[name] = raw or None
+  return out
 
 
 def quiet_tensorflow_import():
@@ -59,6 +93,8 @@ def quiet_tensorflow_import():
     try:
       import tensorflow as tf
       tf.config.list_physical_devices()   # cuInit and friends print here
+    except KeyboardInterrupt:   # Ctrl-C while TensorFlow loads: its chatter stays captured
+      raise
     except BaseException:
       os.dup2(saved, 2)
       capture.seek(0)

@@ -25,6 +25,7 @@ import urllib.request
 import numpy as np
 
 from common.errors import ArgumentParser, UserError
+from common.run_dir import os_errors
 
 OFFLINE_ENV = 'L2B_OFFLINE'
 # Archives already on the machine: $SHARED_DATASETS/<name>/ (empty: look nowhere), by
@@ -56,6 +57,31 @@ def script_parser(script_file, description):
   return parser
 
 
+def prepare_out(out):
+  """Create the --out folder, or `UserError` saying why it cannot hold the splits
+  (a file, a broken link or link loop, read-only, a path too long)."""
+  if os.path.lexists(out) and not os.path.exists(out):
+    raise UserError('--out %s is a broken symbolic link or a link loop' % out)
+  if os.path.exists(out) and not os.path.isdir(out):
+    raise UserError('--out %s is a file, not a folder' % out)
+  with os_errors('cannot create --out %s' % out):
+    os.makedirs(out, exist_ok=True)
+  if not os.access(out, os.W_OK):
+    raise UserError('--out %s is not writable (read-only or permission denied)' % out)
+
+
+@contextlib.contextmanager
+def temp_beside(path):
+  """A temp name beside `path`, removed if the block fails (a full disk, a kill
+  signal); the block renames it into place."""
+  tmp = '%s.tmp-%d' % (path, os.getpid())
+  try:
+    yield tmp
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
 def shared_folder(name):
   """`$SHARED_DATASETS/<name>` (default `<repo>/../shared/datasets/<name>`) if it is a
   folder, else None."""
@@ -69,6 +95,7 @@ class _ScriptParser(ArgumentParser):
 
   def parse_args(self, args=None, namespace=None):
     args = super().parse_args(args, namespace)
+    prepare_out(args.out)
     if args.source is None and self.dataset:
       found = shared_folder(self.dataset)
       if found:
@@ -206,9 +233,10 @@ def _download(url, path, name, dest_dir):
           bar.update(len(chunk))
     os.replace(part, path)
   except (urllib.error.URLError, OSError, ValueError) as err:
+    raise fail(getattr(err, 'reason', None) or err) from None
+  finally:   # also on Ctrl-C / SIGTERM: no half download left behind
     if os.path.exists(part):
       os.remove(part)
-    raise fail(getattr(err, 'reason', None) or err) from None
 
 
 @contextlib.contextmanager
@@ -249,11 +277,11 @@ def save_split(path, per_class):
     arr = np.empty(len(per_class), dtype=object)
     for i, c in enumerate(per_class):
       arr[i] = np.asarray(c, np.float32)
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + '.tmp'
-  with open(tmp, 'wb') as f:
-    np.save(f, arr, allow_pickle=arr.dtype == object)
-  os.replace(tmp, path)
+  with os_errors('cannot write %s' % path), temp_beside(path) as tmp:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(tmp, 'wb') as f:
+      np.save(f, arr, allow_pickle=arr.dtype == object)
+    os.replace(tmp, path)
   counts = [len(c) for c in arr]
   print('wrote %s: %d classes, %d-%d images per class, image shape %s'
         % (path, len(arr), min(counts), max(counts), arr[0].shape[1:]),
@@ -277,8 +305,9 @@ def install_prebuilt(args, urls):
     path = fetch_archive(name, url, args.out, verify=args.verify,
                          source=pick_source(args.source, name))
     if os.path.abspath(path) != os.path.abspath(dest):
-      shutil.copyfile(path, dest + '.tmp')
-      os.replace(dest + '.tmp', dest)
+      with os_errors('cannot write %s' % dest), temp_beside(dest) as tmp:
+        shutil.copyfile(path, tmp)
+        os.replace(tmp, dest)
       print('copied %s to %s' % (path, dest), flush=True)
 
 

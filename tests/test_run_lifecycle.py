@@ -130,7 +130,8 @@ def test_taml_corrupt_newest_checkpoint_falls_back(taml_data, taml_straight, tmp
     fh.truncate(100)
   os.makedirs(savedir / 'ckpt' / '.tmp-model-5-123')     # a leftover of a killed write
   proc = run('main.py', *taml_args(taml_data, savedir), check=0)
-  assert 'model-4 is incomplete or corrupt; using an older one' in proc.stdout
+  assert 'warning: checkpoint' in proc.stderr
+  assert 'model-4 is incomplete or corrupt; using an older one' in proc.stderr
   assert 'resumed from iteration 3' in proc.stdout
   assert not (savedir / 'ckpt' / '.tmp-model-5-123').exists()
   assert_identical(taml_straight / 'ckpt' / 'model-6', savedir / 'ckpt' / 'model-6')
@@ -245,14 +246,23 @@ def test_gmvae_killed_anywhere_resumes_bit_identical(tmp_path):
 
 # --- TDR (tdr_main.py) ---
 
-def test_tdr_killed_anywhere_resumes_bit_identical(tmp_path):
+def tdr_tiny_data(tmp_path):
+  """40 training images of MNIST-like idx files as tfrecords in `tmp_path/data`."""
   write_idx(str(tmp_path / 'mnist'))
   generate(tmp_path / 'mnist', tmp_path / 'data', '--train-size', '40', '--validation-size',
            '4', '--test-size', '20', '--ratio', '0.8')
-  args = lambda job: ['--data-dir', tmp_path / 'data', '--dataset', 'mnist', '--job-dir', job,
-                      '--train-steps', 20, '--eval-freq', 10, '--log-freq', 5, '--num-gpus', 0,
-                      '--noprogress', '--train-batch-size', 8, '--validation-batch-size', 2,
-                      '--save-minutes', 1e-6]
+  return tmp_path / 'data'
+
+
+def tdr_args(data, job, steps, eval_freq, *extra):
+  return ['--data-dir', data, '--dataset', 'mnist', '--job-dir', job, '--train-steps', steps,
+          '--eval-freq', eval_freq, '--log-freq', 5, '--num-gpus', 0, '--noprogress',
+          '--train-batch-size', 8, '--validation-batch-size', 2, *extra]
+
+
+def test_tdr_killed_anywhere_resumes_bit_identical(tmp_path):
+  data = tdr_tiny_data(tmp_path)
+  args = lambda job: tdr_args(data, job, 20, 10, '--save-minutes', 1e-6)
   run('tdr_main.py', *args(tmp_path / 'straight'), check=0)
   kill_and_resume('tdr_main.py', args(tmp_path / 'killed'),
                   ['weights_written:2', 'renamed:1', 'state_written:2'])

@@ -50,7 +50,9 @@ class GMVAERun:
     self.best = {'%dshot' % s: tf.Variable(-1., name='best_%dshot' % s) for s in self.val_shots}
     self.ckpt = tf.train.Checkpoint(model=self.trainer, best=self.best)
     self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.trainer.params,
-                                 keep=opts.keep_checkpoints, strategy=self.strategy, log=log)
+                                 keep=opts.keep_checkpoints, strategy=self.strategy, log=log,
+                                 trainer='gmvae', run=run_dir,
+                                 links=[self.best_path(s) for s in self.val_shots])
     self.params_ckpt = tf.train.Checkpoint(params=self.trainer.params)
     self.board = RunBoard(run_dir, self.strategy)
     self.chief = distribute.is_chief(self.strategy)
@@ -71,6 +73,7 @@ class GMVAERun:
     original's epochs; --debug: one iteration and one validation)."""
     o = self.opts
     start, _ = self.store.restore_latest()
+    self.run_dir.commit_config()   # training starts: config.json records it
     if start is not None:
       self.log('resumed from %s at iteration %d' % (self.store.path(start), start))
     step = int(self.trainer.step.numpy())
@@ -112,10 +115,11 @@ class GMVAERun:
       mean, conf = self.evaluate('val', shot, np.random.RandomState([o.seed, 1, epoch, shot]))
       self.note_result('val', shot, mean, conf, iteration, 'current', epoch=epoch)
       best = self.best['%dshot' % shot]
-      if mean > float(best.numpy()):
+      if np.isfinite(mean) and mean > float(best.numpy()):
         best.assign(mean)
         self.store.publish(self.best_path(shot), epoch, self.params_ckpt,
-                           {'epoch': epoch, 'accuracy': float(mean), 'iteration': iteration})
+                           {'epoch': epoch, 'accuracy': float(mean), 'iteration': iteration},
+                           weights_step=iteration)
       self.log('%dshot %d-th EPOCH Val Accuracy: %.4f, BEST Accuracy: %.4f'
                % (shot, epoch, mean, float(best.numpy())))
 
@@ -160,7 +164,8 @@ class GMVAERun:
         path = self.best_path(ckpt_shot)
         checkpoint, iteration = 'latest', current
         if os.path.isdir(path):
-          state = read_folder(path, self.params_ckpt)
+          state = read_folder(path, self.params_ckpt, trainer='gmvae',
+                              variables=self.trainer.params)
           checkpoint, iteration = '%dshot_best' % ckpt_shot, state.get('iteration')
         mean, conf = self.evaluate('test', shot, np.random.RandomState([o.seed, 2, shot]))
         results[shot] = (mean, conf)
@@ -239,7 +244,8 @@ class SimCLRRun:
     self._bn_update = bn_running_update
     self.ckpt = tf.train.Checkpoint(params=self.params, m=self.m, v=self.v, step=self.step)
     self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.params,
-                                 keep=opts.keep_checkpoints, log=log)
+                                 keep=opts.keep_checkpoints, log=log, trainer='simclr',
+                                 run=run_dir)
     size = self.train_images.shape[1:]
     spec = tf.TensorSpec((opts.batch_size,) + size, tf.float32)
     self.train_step = tf.function(self._train_step, input_signature=[spec, spec])
@@ -266,6 +272,7 @@ class SimCLRRun:
     checkpoint holds the epoch's random state and its running loss."""
     o, s = self.opts, self.simclr
     start, state = self.store.restore_latest()
+    self.run_dir.commit_config()   # training starts: config.json records it
     n_batches = len(self.train_images) // o.batch_size
     if start is not None:
       self.log('resumed from %s at epoch %d, batch %d'

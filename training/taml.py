@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from common import distribute, precision
 from common.checkpoints import CheckpointStore, read_folder
-from common.errors import require
+from common.errors import require, warn
 from common.progress import progress
 from common.results import RESULTS_FILE, CompleteFile, append_record, mean_ci95, record
 from common.tensorboard import RunBoard
@@ -208,6 +208,17 @@ def selection_score(results, multi):
   return score
 
 
+def finite_results(results, i):
+  """True if every validation value is finite; else one warning line (the
+  accuracies of a diverged model can look finite while its losses are NaN)."""
+  bad = ['%s %s' % (k, v) for r in results.values() for k, v in r.items()
+         if not np.isfinite(v)]
+  if bad:
+    warn('validation at iteration %d is not finite (%s); not taken as a best model'
+         % (i, ', '.join(bad[:4])))
+  return not bad
+
+
 def meta_train(f, run_dir):
   """Meta-train into `run_dir` (a locked `common.run_dir.RunDirectory`), resuming
   from its newest intact checkpoint."""
@@ -221,9 +232,11 @@ def meta_train(f, run_dir):
   log = lambda line: _log(logfile, line)
   ckpt = tf.train.Checkpoint(model=run.params, optimizer=optimizer, best_score=best_score)
   store = CheckpointStore(run_dir.join('ckpt'), ckpt, run.params.by_name, keep=f.keep_checkpoints,
-                          name='model', strategy=strategy, log=log)
+                          name='model', strategy=strategy, log=log, trainer='taml',
+                          run=run_dir, links=[run_dir.join('best')])
   best = tf.train.Checkpoint(model=run.params)
   start, state = store.restore_latest()
+  run_dir.commit_config()   # training starts: config.json records it
   if start is None:
     start = 0
     log(' '.join('--%s=%s' % (k, v) for k, v in sorted(vars(f).items())))
@@ -280,7 +293,7 @@ def meta_train(f, run_dir):
           measured = record_evaluation(run_dir, f, 'val', task_accs, i, 0)
           board.scalars('val', dict(validation_scalars(results, measured), score=score), i)
           board.flush()
-        if score > best_score.numpy():
+        if finite_results(results, i) and score > best_score.numpy():
           best_score.assign(score)
           store.publish(run_dir.join('best'), i, best,
                         {'iteration': i, 'score': score, 'results': results})
@@ -340,7 +353,8 @@ def meta_test(f, run_dir):
   run = Run(f, ['mte'], ['mte'])
   cfg = run.cfg
   info = read_folder(best_path, tf.train.Checkpoint(model=run.params),
-                     check=lambda status: status.assert_existing_objects_matched())
+                     check=lambda status: status.assert_existing_objects_matched(),
+                     trainer='taml', variables=run.params.by_name)
   eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, f.n_mc_samples, run.strategy)
   n_batches = max(f.n_test_episodes // f.metabatch, 1)
   task_accs = {}

@@ -60,9 +60,11 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
   watch = {v.path: v for v in trainer.model.trainable_variables}
   watch['class_weights'] = trainer.class_weights
   store = CheckpointStore(run_dir.join('checkpoints'), trainer.checkpoint(), watch,
-                          keep=keep_checkpoints, name='model', strategy=strategy, log=log)
-  start, _ = store.restore_latest(
+                          keep=keep_checkpoints, name='model', strategy=strategy, log=log,
+                          trainer='tdr', run=run_dir)
+  start, state = store.restore_latest(
       check=lambda status: status.assert_existing_objects_matched())
+  run_dir.commit_config()   # training starts: config.json records it
   if start is not None:
     log('resumed from %s at step %d' % (store.path(start), trainer.current_step()))
   board = RunBoard(run_dir, strategy)
@@ -70,7 +72,7 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
   train_it, val_it = make_streams(*trainer.batches_drawn(start))
   target = {}
   streaming = {}   # name -> [sum, count] of the logged values
-  history = []
+  history = list((state or {}).get('history', []))   # the evaluations before a resume
   t0, last_t, last_step = time.time(), time.time(), start
 
   def evaluate(step):
@@ -127,11 +129,11 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
             np.array2string(weights, precision=4)))
         bar.set_postfix(loss='%.4f' % values['loss'], refresh=False)
         last_t, last_step = now, done
-      if done % eval_freq == 0 or done == train_steps or timer.due() or signals.stop:
-        store.save(done)
-        timer.reset()
       if done % eval_freq == 0 and periodic_eval and done != train_steps:
-        evaluate(done)
+        evaluate(done)   # before the save, which keeps it in `history`
+      if done % eval_freq == 0 or done == train_steps or timer.due() or signals.stop:
+        store.save(done, {'history': history})
+        timer.reset()
       if signals.stop and done < train_steps:
         bar.close()
         signals.exit_after_save(done, store.path(done))

@@ -56,6 +56,7 @@ def make_and_write(data_dir, dataset, source=None, seed=0, long_tail=False,
   summary = dict(config, dataset=dataset, seed=seed, source=source or 'tfds',
                  image_shape=list(x_train.shape[1:]), original_labels=labels,
                  counts=counts, num_training_samples=int(sum(counts['train'])))
-  with open(os.path.join(data_dir, SUMMARY_FILE), 'w') as f:
-    json.dump(summary, f, indent=1)
+  from common.run_dir import os_errors, write_atomic
+  with os_errors('cannot write %s' % os.path.join(data_dir, SUMMARY_FILE)):
+    write_atomic(os.path.join(data_dir, SUMMARY_FILE), json.dumps(summary, indent=1))
   return summary

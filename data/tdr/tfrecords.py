@@ -32,11 +32,17 @@ def _example(image, label):
 def write(path, images, labels):
   """Write uint8 HWC `images` with int `labels` to `path` (replaced)."""
   tmp = path + '.part'
-  with tf.io.TFRecordWriter(tmp) as writer:
-    for image, label in progress(zip(images, labels), total=len(labels), unit='img',
-                                 desc=os.path.basename(path)):
-      writer.write(_example(image, label))
-  os.replace(tmp, path)
+  try:
+    with tf.io.TFRecordWriter(tmp) as writer:
+      for image, label in progress(zip(images, labels), total=len(labels), unit='img',
+                                   desc=os.path.basename(path)):
+        writer.write(_example(image, label))
+    os.replace(tmp, path)
+  except tf.errors.OpError as err:   # a full or read-only disk: one line, no .part left
+    raise UserError('cannot write %s: %s' % (path, str(err).strip().splitlines()[0]))
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 def split_path(data_dir, split):
