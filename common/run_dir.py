@@ -134,8 +134,8 @@ class RunDirectory:
               % (self.flag, self.path, owner))
     try:   # a shared lock taken at once: only evaluations hold it
       fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-      return ('%s %s is being evaluated (meta_test or --test-only); wait for it to end or use another run '
-              'directory' % (self.flag, self.path))
+      return ('%s %s is being evaluated (meta_test or --test-only); wait for it to end or '
+              'use another run directory' % (self.flag, self.path))
     except OSError:
       return ('%s %s is in use by process %s; wait for it to end or use another run '
               'directory' % (self.flag, self.path, owner))
