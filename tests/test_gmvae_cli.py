@@ -124,20 +124,26 @@ def test_mimgnet_features(tmp_path):
   assert_user_error(cli(*args), 'val_features.npy')
 
 
-def test_simclr_writes_features(tmp_path):
+def write_imagenet_folder(root, per_class):
+  """A miniImageNet-layout folder: images/*.jpg (random pixels) and train/val/test
+  csv files of 2 / 1 / 1 classes with `per_class` images each."""
   from PIL import Image
-  root = tmp_path / 'imgnet'
   os.makedirs(root / 'images')
   rng = np.random.RandomState(0)
   for split, classes in (('train', 'ab'), ('val', 'c'), ('test', 'd')):
     rows = ['filename,label']
     for c in classes:
-      for i in range(3):
+      for i in range(per_class):
         name = 'n%s%04d.jpg' % (c, i)
         Image.fromarray(rng.randint(0, 256, (40, 50, 3)).astype(np.uint8)).save(
             root / 'images' / name)
         rows.append('%s,n%s' % (name, c))
     (root / ('%s.csv' % split)).write_text('\n'.join(rows) + '\n')
+  return root
+
+
+def test_simclr_writes_features(tmp_path):
+  root = write_imagenet_folder(tmp_path / 'imgnet', per_class=3)
   out = tmp_path / 'features'
   args = ['--dataset', 'simclr', '--data-dir', str(root), '--save-dir', str(tmp_path / 's'),
           '--feature-save-dir', str(out), '--batch-size', '4', '--train-epochs', '1',

@@ -12,13 +12,12 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 from common.errors import UserError
 from tests.conftest import REPO, dataset_path
 from tests.taml_cli import SMALL, cifar_like
-from tests.test_gmvae_cli import write_omniglot
+from tests.test_gmvae_cli import write_imagenet_folder, write_omniglot
 from tests.test_tdr_cli import write_idx
 
 # `desc: 40%|####  | 2/5 [00:01<00:01, 1.52iter/s, loss=0.3]` (slow: `2.10s/iter`)
@@ -143,19 +142,7 @@ def gmvae_runs(folder):
 
 
 def simclr_runs(folder):
-  from PIL import Image
-  root = folder / 'imgnet'
-  os.makedirs(root / 'images')
-  rng = np.random.RandomState(0)
-  for split, classes in (('train', 'ab'), ('val', 'c'), ('test', 'd')):
-    rows = ['filename,label']
-    for c in classes:
-      for i in range(4):
-        name = 'n%s%04d.jpg' % (c, i)
-        Image.fromarray(rng.randint(0, 256, (40, 50, 3)).astype(np.uint8)).save(
-            root / 'images' / name)
-        rows.append('%s,n%s' % (name, c))
-    (root / ('%s.csv' % split)).write_text('\n'.join(rows) + '\n')
+  root = write_imagenet_folder(folder / 'imgnet', per_class=4)
   return run_logged(folder, 'simclr', 'gmvae_main.py', '--dataset', 'simclr', '--data-dir',
                     root, '--save-dir', folder / 's', '--feature-save-dir',
                     folder / 'features', '--batch-size', 2, '--train-epochs', 1)
