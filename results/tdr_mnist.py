@@ -168,7 +168,9 @@ def score_run(r):
   final = tdr_scores.score(model, test, int(r.seed), steps)
   curve = {}
   for step in sorted(s for s in ckpts if s and s % flag('eval-freq') == 0):
-    curve[step] = tdr_scores.score(load(ckpts[step])[0], test, int(r.seed), step)['whole']
+    step_model, step_weights = load(ckpts[step])
+    curve[step] = dict(tdr_scores.score(step_model, test, int(r.seed), step)['whole'],
+                       class_weight_minor=float(step_weights[0]))
   out = dict(final, class_weights=[float(w) for w in class_weights], own=r.own_eval(),
              curve={str(k): v for k, v in curve.items()}, wall_s=r.wall())
   with open(cache + '.tmp', 'w') as f:
@@ -289,15 +291,17 @@ def curve_lines(scored, ratio):
   groups = [(side, method, '%s %s' % (side_name, method)) for side, side_name in SIDES
             for method, _, _ in METHODS]
   steps = sorted({int(k) for r, s in scored if r.ratio == ratio for k in s['curve']})
-  lines = ['| step | ' + ' | '.join('%s: acc / minority recall' % g for _, _, g in groups) + ' |',
+  lines = ['| step | ' + ' | '.join('%s: acc / minority recall / minority class weight' % g
+                                  for _, _, g in groups) + ' |',
            '|---|' + '---|' * len(groups)]
   for step in steps:
     cells = []
     for side, method, _ in groups:
       pts = [s['curve'][str(step)] for r, s in scored
              if (r.side, r.method, r.ratio) == (side, method, ratio) and str(step) in s['curve']]
-      cells.append('%.3f / %.3f' % (np.mean([p['accuracy'] for p in pts]),
-                                    np.mean([p['recall_minor'] for p in pts])) if pts else '')
+      cells.append('%.3f / %.3f / %.3f' % tuple(
+          np.mean([p[k] for p in pts]) for k in ('accuracy', 'recall_minor', 'class_weight_minor'))
+          if pts else '')
     lines.append('| %d | ' % step + ' | '.join(cells) + ' |')
   return lines
 
@@ -324,10 +328,12 @@ def main(argv):
       r.train()
   scored = [(r, score_run(r)) for r in runs if r.finished()]
   missing = [r for r in runs if not r.finished()]
+  work_flag = ('' if FLAGS['work-dir'].value == FLAGS['work-dir'].default else
+               ' --work-dir %s' % os.path.relpath(os.path.abspath(work), REPO))
   command = ('python results/tdr_mnist.py --ratios %s --seeds %s --other-ratio-seeds %s '
-             '--train-steps %d%s --record' % (
+             '--train-steps %d%s%s --record' % (
                  ','.join(flag('ratios')), ','.join(flag('seeds')),
-                 ','.join(flag('other-ratio-seeds')), flag('train-steps'),
+                 ','.join(flag('other-ratio-seeds')), flag('train-steps'), work_flag,
                  ' --original ORIG --original-python PY215' if flag('original') else ''))
   for ratio in flag('ratios'):
     write_records(records_dir, scored, ratio, command)
@@ -353,9 +359,10 @@ def markdown(scored, missing, command):
       'its unmodified `main.main()` under TensorFlow 2.15.1 with tf.estimator, driven by '
       '`results/original_tdr_train.py` (Estimator `tf_random_seed` = seed, every checkpoint '
       'kept; `--no-reweight` replaces its class-weight hook by one that does nothing). '
-      'Plain runs keep the class weights at 1/2. Every job ran alone with '
-      '`TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1` (a 2-core machine shared with '
-      'other jobs, so wall times are only indicative).'
+      'Plain runs keep the class weights at 1/2. Training jobs ran one at a time with '
+      '`TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1`, on a 2-core machine shared with '
+      'other people\'s jobs, so wall times (which include the original\'s 20 in-training '
+      'evaluations) are only indicative.'
       % (flag('train-steps'), ' '.join(ORIGINAL_PIPELINE)), '',
       'Scores: one evaluator (`results/tdr_scores.py`) for both sides\' checkpoints: the whole '
       'test set (the columns named by metric), the original\'s 2000-example evaluation '
