@@ -35,7 +35,6 @@ import shutil
 import sys
 import tempfile
 import time
-import types
 
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 p.add_argument('--src', required=True, help='folder of the original main.py, model.py, ...')
@@ -52,24 +51,13 @@ p.add_argument('--job-dir', help='default: a new temporary folder')
 p.add_argument('--profile', action='store_true',
                help='then profile as many steps again: kernel time per op type')
 a = p.parse_args()
-SRC = os.path.abspath(a.src)
-if not os.path.isfile(os.path.join(SRC, 'main.py')):
-  sys.exit('error: --src must hold the original main.py')
-
-for name in ('matplotlib', 'matplotlib.pyplot'):
-  sys.modules[name] = types.ModuleType(name)
-sys.modules['matplotlib'].pyplot = sys.modules['matplotlib.pyplot']
-
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.op_profile import kernel_times  # noqa: E402
+from bench.original_tdr import hparams, load_main  # noqa: E402
 
-sys.path.insert(0, SRC)
-import importlib.util  # noqa: E402
-spec = importlib.util.spec_from_file_location('tdr_original_main', os.path.join(SRC, 'main.py'))
-orig = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(orig)
+orig = load_main(a.src)
 
 MARKS = []   # (wall, cpu) at the end of every step
 T0 = {}
@@ -97,16 +85,11 @@ def train_only(estimator, train_spec, eval_spec):
 tf.estimator.train_and_evaluate = train_only
 
 total = 1 + a.warmup + a.steps * (2 if a.profile else 1)
-hparams = dict(num_layers=a.num_layers, train_steps=total, train_batch_size=a.train_batch_size,
-               eval_batch_size=50, momentum=0.9, weight_decay=2e-3, learning_rate=0.01,
-               data_format=None, batch_norm_decay=0.997, batch_norm_epsilon=1e-5,
-               dataset=a.dataset, num_class=a.num_class, version='v1', eval=False,
-               eval_freq=1000, log_freq=100, num_training_samples=a.num_training_samples,
-               num_batches_per_epoch=int(a.num_training_samples / a.train_batch_size))
 job_dir = a.job_dir or tempfile.mkdtemp(prefix='tdr_orig_')
 orig.main(job_dir=job_dir, data_dir=os.path.abspath(a.data_dir), num_gpus=0,
           use_distortion_for_training=True, log_device_placement=False, num_intra_threads=0,
-          **hparams)
+          **hparams(total, a.dataset, a.num_class, a.num_layers, a.train_batch_size,
+                    a.num_training_samples))
 
 assert len(MARKS) == total, (len(MARKS), total)
 start, end = MARKS[a.warmup], MARKS[a.warmup + a.steps]   # ends of step warmup+1 .. the timed last
