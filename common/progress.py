@@ -58,7 +58,10 @@ def progress(iterable=None, total=None, unit='it', desc=None, disable=False, **k
   hide it in every log).  Extra keyword arguments go to tqdm."""
   stream = kwargs.pop('file', sys.stderr)
   if total is None and iterable is not None and hasattr(iterable, '__len__'):
-    total = len(iterable)
+    try:
+      total = len(iterable)
+    except TypeError:   # e.g. a tf.data.Dataset of unknown cardinality
+      total = None
   if _is_tty(stream):
     kwargs.setdefault('dynamic_ncols', True)
     return tqdm(iterable, total=total, unit=unit, desc=desc, file=stream,

@@ -78,7 +78,7 @@ def taml_runs(tmp_path_factory):
 def test_taml_balancing_views_and_curves(taml_runs):
   data, runs = taml_runs
   pngs = written_pngs(*figures(runs['taml'], '--data_dir', data, '--n_tasks', 12))
-  assert set(pngs) == TAML_VIEWS | {'learning_curves.png'}
+  assert set(pngs) == TAML_VIEWS | {'learning_curves.png', 'taml_balancing_over_training.png'}
   assert all(os.path.dirname(p) == str(runs['taml'] / 'figures') for p in pngs.values())
 
 
@@ -97,7 +97,7 @@ def test_taml_missing_data_names_the_flag(taml_runs, tmp_path):
   # the curves need no data
   assert set(written_pngs(*figures(runs['taml'], '--data_dir', tmp_path / 'nowhere',
                                    '--curves_only', '--out', tmp_path / 'c'))) == {
-                                       'learning_curves.png'}
+                                       'learning_curves.png', 'taml_balancing_over_training.png'}
 
 
 def test_gmvae_reconstruction_grid(tmp_path):

@@ -7,10 +7,14 @@ tests, no run folders), with the committed runfiles only.
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
 from tests.conftest import DATASETS, REPO
+
+# the runfiles call `python`: the one running the tests (its venv), as an activated venv gives
+PATH = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get('PATH', '')])
 
 pytestmark = pytest.mark.skipif(not DATASETS.is_dir(),
                                 reason='needs the real datasets in ../shared/datasets')
@@ -28,7 +32,7 @@ def clone(tmp_path_factory):
 def bash(clone, runfile, *args, env=None):
   proc = subprocess.run(['bash', 'runfiles/' + runfile, *map(str, args)], cwd=clone,
                         capture_output=True, text=True, timeout=900,
-                        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', **(env or {})))
+                        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', PATH=PATH, **(env or {})))
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'Traceback' not in proc.stderr
   # no TensorFlow C++ log lines (I/W/E0000 ...) in a user's log: tf_env keeps them off
@@ -43,7 +47,7 @@ def test_quickstart_omniglot(clone):
   # the Meta-SGD baseline, then Bayesian TAML
   assert [l.split(' acc:')[0] for l in lines] == ['id /omniglot', 'ood/mnist'] * 2
   # meta_test with the run directory alone
-  proc = subprocess.run(['python', 'main.py', '--mode', 'meta_test', '--savedir',
+  proc = subprocess.run([sys.executable, 'main.py', '--mode', 'meta_test', '--savedir',
                          'results/quickstart/omniglot_taml_seed0', '--n_test_episodes', '4'],
                         cwd=clone, capture_output=True, text=True, timeout=600)
   assert proc.returncode == 0, proc.stderr[-3000:]

@@ -52,6 +52,9 @@ def parse(argv):
   return args
 
 
+BALANCING_TAGS = 'balancing/'   # training/taml.py's TensorBoard tags of omega, gamma, z
+
+
 def log(line):
   print(line, file=sys.stderr, flush=True)
 
@@ -79,8 +82,15 @@ def main(argv=None):
     from results.figures import tdr
     tdr.plot_tdr(run_path, scalars, out_dir, written, title)
   from results.figures import curves
+  # TAML's balancing-variable statistics over training get a figure of their own
+  balancing = {t: v for t, v in scalars.items() if t.startswith(BALANCING_TAGS)}
+  scalars = {t: v for t, v in scalars.items() if t not in balancing}
   curves.plot_learning_curves(scalars, events.read_results(run_path), out_dir, written,
                               title + ': learning curves')
+  if balancing:
+    curves.plot_learning_curves(balancing, [], out_dir, written,
+                                title + ': balancing variables over training',
+                                name='taml_balancing_over_training')
   require(written, 'nothing to plot in %s: no TensorBoard event file, results.jsonl or '
           'metrics.json (has the run logged anything yet?)' % run_path)
 
