@@ -59,7 +59,10 @@ def script_parser(script_file, description):
 
 def prepare_out(out):
   """Create the --out folder, or `UserError` saying why it cannot hold the splits
-  (a file, a broken link or link loop, read-only, a path too long)."""
+  (a file, a broken link or link loop, read-only, a path too long).  None: the
+  script's own folder (the default), which the checkout provides."""
+  if out is None:
+    return
   if os.path.lexists(out) and not os.path.exists(out):
     raise UserError('--out %s is a broken symbolic link or a link loop' % out)
   if os.path.exists(out) and not os.path.isdir(out):

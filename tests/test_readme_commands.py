@@ -16,6 +16,10 @@ from tests.conftest import DATASETS, REPO
 # the runfiles call `python`: the one running the tests (its venv), as an activated venv gives
 PATH = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get('PATH', '')])
 
+# a newcomer's shell: no TF_CPP_MIN_LOG_LEVEL (modules imported by other tests set a default
+# in this process; a child that inherits it would take it for the user's choice)
+USER_ENV = {k: v for k, v in os.environ.items() if k != 'TF_CPP_MIN_LOG_LEVEL'}
+
 pytestmark = pytest.mark.skipif(not DATASETS.is_dir(),
                                 reason='needs the real datasets in ../shared/datasets')
 
@@ -32,7 +36,7 @@ def clone(tmp_path_factory):
 def bash(clone, runfile, *args, env=None):
   proc = subprocess.run(['bash', 'runfiles/' + runfile, *map(str, args)], cwd=clone,
                         capture_output=True, text=True, timeout=900,
-                        env=dict(os.environ, CUDA_VISIBLE_DEVICES='', PATH=PATH, **(env or {})))
+                        env=dict(USER_ENV, CUDA_VISIBLE_DEVICES='', PATH=PATH, **(env or {})))
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert 'Traceback' not in proc.stderr
   # no TensorFlow C++ log lines (I/W/E0000 ...) in a user's log: tf_env keeps them off
