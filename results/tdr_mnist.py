@@ -1,4 +1,4 @@
-"""The TDR README example (MNIST 2 vs 3, 5000 / 20 / 1000 images, LeNet, 20000 steps),
+r"""The TDR README example (MNIST 2 vs 3, 5000 / 20 / 1000 images, LeNet, 20000 steps),
 bilevel re-weighting and plain (--no-reweight), the port beside the ORIGINAL code.
 
 For every ratio and seed it runs, one at a time and each as a subprocess (output in
