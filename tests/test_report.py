@@ -26,6 +26,15 @@ def build(tmp_path, records):
   return out.read_text().splitlines()
 
 
+def section(lines, table):
+  """The lines of the report's `## <table>` section (several tables share row names:
+  l2b Table 1 and the l2b README's re-run)."""
+  start = lines.index('## ' + table)
+  end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('## ')),
+             len(lines))
+  return lines[start:end]
+
+
 def row_line(lines, *cells):
   """The one table line that starts with these cells."""
   prefix = '| ' + ' | '.join(cells) + ' |'
@@ -39,7 +48,8 @@ def test_paper_number_beside_our_mean_and_interval(tmp_path):
                                         command='python main.py --mode meta_test',
                                         wall_time_s=3600)})
   assert 'python -m results.report' in lines[0] and 'do not edit by hand' in lines[0]
-  line = row_line(lines, 'Bayesian TAML', 'CIFAR-FS id / SVHN ood', 'id acc')
+  line = row_line(section(lines, 'l2b Table 1'), 'Bayesian TAML', 'CIFAR-FS id / SVHN ood',
+                  'id acc')
   # paper: l2b README; ours: 75 +- 1.96 * 1 / sqrt(3)
   assert '| 75.15 ± 0.20 | 75.00 ± 1.13 (3 seeds) |' in line
   assert '`python main.py --mode meta_test`' in line and '| 3600 |' in line
@@ -47,7 +57,7 @@ def test_paper_number_beside_our_mean_and_interval(tmp_path):
 
 def test_row_without_record_says_not_run_yet(tmp_path):
   lines = build(tmp_path, {})
-  line = row_line(lines, 'MAML', 'CIFAR-FS id / SVHN ood', 'id acc')
+  line = row_line(section(lines, 'l2b Table 1'), 'MAML', 'CIFAR-FS id / SVHN ood', 'id acc')
   assert '| 71.55 ± 0.23 | not run yet: CIFAR-100 and SVHN images' in line
   line = row_line(lines, 'Meta-GMVAE', 'Omniglot 5-way 1-shot', 'acc')
   assert '| not found in a citable source here | not run yet: the data is here, but' in line
