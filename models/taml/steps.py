@@ -182,8 +182,9 @@ def make_balancing_summary_step(params, cfg, n_tasks):
   is), `[T, ...]`, and its posterior scale softplus(pre_sigma) (`<name>_sigma`).
   Reads the parameters only: no random draw, no update."""
   sig = episode_signature(cfg, n_tasks)
-  use = {'omega': (cfg.omega_on, tf.nn.softmax), 'gamma': (cfg.gamma_on, tf.exp),
-         'z': (cfg.z_on, tf.identity)}
+  transforms = {'omega': tf.nn.softmax, 'gamma': tf.exp, 'z': tf.identity}
+  use = {name: (name in cfg.algorithm.balancing, transform)
+         for name, transform in transforms.items()}
 
   @tf.function(input_signature=[sig['xtr'], sig['ytr']])
   def balancing_summary_step(xtr, ytr):
