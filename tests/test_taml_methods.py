@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from data.episodes import EpisodeSampler
-from models.taml import steps
+from training import taml_steps as steps
 from models.taml.config import TamlConfig
 from models.taml.inner_loop import inner_loop, step_sizes
 from models.taml.learner import CONV_KEYS, DENSE_KEYS, learner_forward, softmax_cross_entropy

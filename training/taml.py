@@ -1,7 +1,7 @@
 """meta_train / meta_test loops of Bayesian TAML (and the MAML / Meta-SGD baselines).
 
-Thin orchestration: the math lives in models/taml/ (objective, compiled steps),
-the episodes in data/episodes.py, the run lifecycle in common/.  A run directory
+Thin orchestration: the math lives in models/taml/ (methods, objective), the
+compiled steps in training/taml_steps.py, the episodes in data/episodes.py, the run lifecycle in common/.  A run directory
 (`--savedir`) holds config.json (every flag that changes the computation),
 train.log, TensorBoard events in tb/{train,val,test}/, `ckpt/model-<i>/` (weights,
 Adam, and the episode samplers' random state, each committed atomically), `best/`
@@ -27,7 +27,8 @@ from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_
                               set_random_state)
 from data.episodes import EpisodeSampler
 from data.taml_datasets import DATASETS, image_size, load_dataset
-from models.taml import reporting, steps
+from models.taml import reporting
+from training import taml_steps as steps
 from models.taml.config import TamlConfig
 from models.taml.methods.definition import LAYERS
 from models.taml.parameters import TamlParameters
