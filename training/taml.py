@@ -1,9 +1,9 @@
 """meta_train / meta_test loops of Bayesian TAML (and the MAML / Meta-SGD baselines).
 
 Thin orchestration: the math lives in models/taml/ (methods, objective), the
-compiled steps in training/taml_steps.py, the episodes in data/episodes.py, the run lifecycle in common/.  A run directory
-(`--savedir`) holds config.json (every flag that changes the computation),
-train.log, TensorBoard events in tb/{train,val,test}/, `ckpt/model-<i>/` (weights,
+compiled steps in training/taml_steps.py, the episodes in data/episodes.py, the
+run lifecycle in common/.  A run directory (`--savedir`) holds config.json (every
+flag that changes the computation), train.log, TensorBoard events in tb/{train,val,test}/, `ckpt/model-<i>/` (weights,
 Adam, and the episode samplers' random state, each committed atomically), `best/`
 (the best validation id + ood acc, with info in its state.json), results.jsonl
 (a record per validation / meta-test dataset, common/results.py) and one
@@ -28,17 +28,17 @@ from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_
 from data.episodes import EpisodeSampler
 from data.taml_datasets import DATASETS, image_size, load_dataset
 from models.taml import reporting
-from training import taml_steps as steps
 from models.taml.config import TamlConfig
 from models.taml.methods.definition import LAYERS
 from models.taml.parameters import TamlParameters
+from training import taml_steps as steps
 
 # Flags that change what meta_train computes (episodes, parameters, updates):
 # a resumed run must repeat them, config.json records them.
 TRAIN_FLAGS = ('id_dataset', 'ood_dataset', 'way', 'max_shot', 'query', 'n_steps', 'inner_lr',
-               'metabatch', 'meta_lr', 'method', 'alpha_on', 'omega_on', 'gamma_on', 'z_on', 'seed',
-               'val_freq', 'n_val_tasks', 'balance_freq', 'episode_mode', 'bn_counts_padding',
-               'bn_grad', 'jit_compile', 'mixed_precision')
+               'metabatch', 'meta_lr', 'method', 'alpha_on', 'omega_on', 'gamma_on', 'z_on',
+               'seed', 'val_freq', 'n_val_tasks', 'balance_freq', 'episode_mode',
+               'bn_counts_padding', 'bn_grad', 'jit_compile', 'mixed_precision')
 # What a config.json written before a flag existed meant.
 LEGACY_VALUES = {'bn_grad': 'exact', 'method': None}
 # What meta_test must share with the trained model; the other TRAIN_FLAGS it may
