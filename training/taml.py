@@ -2,11 +2,12 @@
 
 Thin orchestration: the math lives in models/taml/ (methods, objective), the
 compiled steps in training/taml_steps.py, the episodes in data/episodes.py, the
-run lifecycle in common/.  A run directory (`--savedir`) holds config.json (every
-flag that changes the computation), train.log, TensorBoard events in tb/{train,val,test}/, `ckpt/model-<i>/` (weights,
-Adam, and the episode samplers' random state, each committed atomically), `best/`
-(the best validation id + ood acc, with info in its state.json), results.jsonl
-(a record per validation / meta-test dataset, common/results.py) and one
+run lifecycle in common/. A run directory (`--savedir`) holds config.json (every
+flag that changes the computation), train.log, TensorBoard events in
+tb/{train,val,test}/, `ckpt/model-<i>/` (weights, Adam, and the episode
+samplers' random state, each committed atomically), `best/` (the best validation
+id + ood acc, with info in its state.json), results.jsonl (a record per
+validation / meta-test dataset, common/results.py) and one
 `test_step<n>_mc<m>_ep<e>_seed<s>.log` per meta-test setting.
 """
 import os
