@@ -18,6 +18,7 @@ from common.lifecycle import define_flags as define_lifecycle_flags
 from common.errors import absl_main, require
 from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,
                            quiet_tensorflow_import, skip_graph_rewrites_on_cpu)
+from models.taml.methods import METHODS
 
 configure_tensorflow_env(onednn=None)   # TF default kernels: see common/tf_env.py
 
@@ -46,6 +47,10 @@ flags.DEFINE_integer('n_mc_samples', 0, 'MC samples at meta-test (0: posterior m
 # argparse let the original's runfiles abbreviate it; absl needs the alias.
 flags.DEFINE_alias('n_test_episode', 'n_test_episodes')
 # --- additions ---
+flags.DEFINE_enum('method', None, list(METHODS),
+                  'Algorithm of the family (models/taml/methods): %s.  Sets --alpha_on, '
+                  '--omega_on, --gamma_on, --z_on to its own; unset: the method those '
+                  'flags spell.' % '; '.join(m.summary for m in METHODS.values()))
 flags.DEFINE_string('data_dir', 'data', 'Folder holding <dataset>/{train,valid,test}.npy.')
 flags.DEFINE_integer('seed', 0, 'Seed of the initialisation, episodes and posterior draws.')
 flags.DEFINE_integer('val_freq', 10000, 'Validate (and keep the best model) every this many iterations.')
@@ -123,6 +128,7 @@ def main(argv):
   run_dir = RunDirectory(FLAGS.savedir, '--savedir', chief=chief_process(FLAGS.strategy),
                          legacy=training.LEGACY_VALUES, evaluation=not train)
   adopt_saved_flags(run_dir.saved_config(), training.TRAIN_FLAGS)
+  apply_method()
   compared = training.TRAIN_FLAGS if train else training.MODEL_FLAGS
   run_dir.check_config({k: FLAGS[k].value for k in compared}, FLAGS.override_config,
                        write=train, log=lambda line: print(line, file=sys.stderr))
@@ -139,6 +145,19 @@ def adopt_saved_flags(saved, names):
   for name in names:
     if saved and name in saved and not FLAGS[name].present:
       FLAGS[name].value = saved[name]
+
+
+def apply_method():
+  """--method NAME sets the four on/off flags to the method's (config.json records
+  both); one of them given on the command line must agree."""
+  if not FLAGS.method:
+    return
+  for name, value in METHODS[FLAGS.method].flags().items():
+    require(not FLAGS[name].present or FLAGS[name].value == value,
+            '--method %s means --%s%s: drop --%s%s' % (
+                FLAGS.method, '' if value else 'no', name, '' if FLAGS[name].value else 'no',
+                name))
+    FLAGS[name].value = value
 
 
 def select_gpu(gpu_id):

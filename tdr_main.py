@@ -153,7 +153,7 @@ def main(argv):
     split_cpu(_flag('cpu-devices'))
   from data.tdr import IMAGE_SHAPES, tfrecords as tfr
   from models.tdr import build_model, losses
-  from models.tdr.trainer import TDRTrainer
+  from training.tdr_steps import TDRTrainer
   from training.tdr import fit
   if _flag('num-intra-threads'):
     tf.config.threading.set_intra_op_parallelism_threads(_flag('num-intra-threads'))

@@ -56,7 +56,7 @@ def measure(setting, iters, jit, evals=True, flops=True, profile=False):
   import numpy as np
   import tensorflow as tf
   from models.gmvae.gmvae import GMVAEConfig
-  from models.gmvae.trainer import GMVAETrainer
+  from training.gmvae_steps import GMVAETrainer
 
   s = SETTINGS[setting]
   cfg = GMVAEConfig(component_size=s['way'], train_mc_sample_size=s['mc'],

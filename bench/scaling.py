@@ -12,7 +12,7 @@ logical CPU devices (common/distribute.py).  Synthetic data: the cost does not
 depend on the values.
 
 What one step is:
-  taml   one meta-train step (`models.taml.steps.make_train_step`) on a metabatch
+  taml   one meta-train step (`training.taml_steps.make_train_step`) on a metabatch
          of tasks; examples = tasks.
   tdr    one `TDRTrainer.advance` call of LeNet on MNIST shapes: the class-weight
          update plus one class-weight period of base steps; examples = training
@@ -73,7 +73,7 @@ def taml_step(strategy, metabatch, **shape):
   import numpy as np
   import tensorflow as tf
   from data.episodes import EpisodeSampler
-  from models.taml import steps
+  from training import taml_steps as steps
   from models.taml.config import TamlConfig
   from models.taml.parameters import TamlParameters
   cfg = TamlConfig(**shape, alpha_on=True, omega_on=True, gamma_on=True, z_on=True)
@@ -99,7 +99,7 @@ def tdr_step(strategy, batch, val_batch, base_steps):
   import numpy as np
   import tensorflow as tf
   from models.tdr import build_model
-  from models.tdr.trainer import TDRTrainer
+  from training.tdr_steps import TDRTrainer
   rng = np.random.default_rng(0)
   x = rng.integers(0, 256, (4 * batch, 28, 28, 1)).astype(np.uint8)
   y = rng.integers(0, 2, 4 * batch).astype(np.int64)
@@ -123,7 +123,7 @@ def gmvae_step(strategy, batch, sample, mc, em_iters):
   import numpy as np
   import tensorflow as tf
   from models.gmvae.gmvae import GMVAEConfig
-  from models.gmvae.trainer import GMVAETrainer
+  from training.gmvae_steps import GMVAETrainer
   cfg = GMVAEConfig(dataset='omniglot', component_size=5, train_mc_sample_size=mc,
                     unsupervised_em_iters=em_iters)
   trainer = GMVAETrainer(cfg, batch, sample, 1e-3, 1e-6, seed=0, strategy=strategy)

@@ -62,7 +62,7 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
   if not grappler_on_cpu:
     skip_graph_rewrites_on_cpu()   # as main.py
   from data.episodes import EpisodeSampler
-  from models.taml import steps
+  from training import taml_steps as steps
   from models.taml.config import TamlConfig
   from models.taml.parameters import TamlParameters
   freeze_startup_objects()   # as main.py

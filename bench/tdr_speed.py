@@ -82,7 +82,7 @@ MODES = (('plain', 0), ('bilevel', 10), ('bilevel-every', 1))
 def bench_one(name, mode_freq, jit, steps, batch_size):
   import tensorflow as tf
   from models.tdr import build_model
-  from models.tdr.trainer import TDRTrainer
+  from training.tdr_steps import TDRTrainer
   model_name, shape, num_class, size = CONFIGS[name]
   model = build_model(model_name, num_class, size or 20, 'v1')
   trainer = TDRTrainer(model, num_class, shape, reweight=bool(mode_freq),
@@ -131,7 +131,7 @@ def measure_records(name, data_dir, steps, warmup, batch_size):
   t0, c0 = time.perf_counter(), time.process_time()
   from data.tdr import tfrecords as tfr
   from models.tdr import build_model, losses
-  from models.tdr.trainer import TDRTrainer
+  from training.tdr_steps import TDRTrainer
   model_name, shape, num_class, size = CONFIGS[name]
   model = build_model(model_name, num_class, size or 20, 'v1')
   trainer = TDRTrainer(model, num_class, shape,

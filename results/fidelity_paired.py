@@ -14,7 +14,7 @@ tells them apart.
     with its Adam and clip, as main.py's meta_train) run under tf.compat.v1 by a generated
     driver (the prelude of fidelity_learning.py: nothing of the original is copied or edited);
     batch norm fused (`orig-fused`) or plain reductions (`orig-exact`);
-  * port: `models.taml.steps.make_train_step` (what main.py runs), `--bn_grad fused|exact`.
+  * port: `training.taml_steps.make_train_step` (what main.py runs), `--bn_grad fused|exact`.
 
 MAML and Meta-SGD only: their training step draws no random numbers, so both sides see the
 same computation; Bayesian TAML samples its posterior with each side's own generator.
@@ -141,7 +141,7 @@ class Port:
   """The port's meta-train and meta-test steps for one model and bn_grad."""
 
   def __init__(self, alpha_on, bn_grad):
-    from models.taml import steps
+    from training import taml_steps as steps
     from models.taml.config import TamlConfig
     from models.taml.parameters import TamlParameters
     self.cfg = TamlConfig(way=GEOMETRY['way'], query=GEOMETRY['query'],

@@ -16,7 +16,7 @@ import tensorflow as tf
 from common.checkpoints import read_folder
 from data.tdr import IMAGE_SHAPES, tfrecords as tfr
 from models.tdr import build_model
-from models.tdr.trainer import confusion_metrics
+from training.tdr_steps import confusion_metrics
 
 ORIGINAL_SCOPE = 'base_model/bilevel_lenet/'   # the original's variable scope of its LeNet
 ORIGINAL_CLASS_WEIGHTS = 'base_model/class_weight'

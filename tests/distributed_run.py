@@ -24,7 +24,7 @@ def taml_setup(strategy, optimizer):
   """A tiny Bayesian TAML (all switches on), its steps and one metabatch."""
   import tensorflow as tf
   from data.episodes import EpisodeSampler
-  from models.taml import steps
+  from training import taml_steps as steps
   from models.taml.config import TamlConfig
   from models.taml.parameters import TamlParameters
   cfg = TamlConfig(way=3, max_shot=4, query=2, n_steps=2, alpha_on=True, omega_on=True,
@@ -52,7 +52,7 @@ def taml_results(strategy, n_steps=1):
   """
   import keras
   import tensorflow as tf
-  from models.taml import steps
+  from training import taml_steps as steps
   optimizer = ((lambda: keras.optimizers.SGD(1.0)) if n_steps == 1
                else (lambda: steps.make_optimizer(1e-3)))
   params, train, evaluate, episodes = taml_setup(strategy, optimizer)
@@ -74,7 +74,7 @@ def tdr_results(strategy, n_steps=1):
   import keras
   import tensorflow as tf
   from models.tdr import build_model
-  from models.tdr.trainer import TDRTrainer
+  from training.tdr_steps import TDRTrainer
   rng = np.random.default_rng(0)
   x = rng.integers(0, 256, (16, 28, 28, 1)).astype(np.uint8)
   y = (rng.random(16) < 0.7).astype(np.int64)   # imbalanced: the class weights move
@@ -101,7 +101,7 @@ def gmvae_results(strategy, n_steps=1):
   metabatch (4 episodes, fixed noise), then the variables after one step."""
   import tensorflow as tf
   from models.gmvae.gmvae import GMVAEConfig
-  from models.gmvae.trainer import GMVAETrainer
+  from training.gmvae_steps import GMVAETrainer
   cfg = GMVAEConfig(component_size=3, train_mc_sample_size=2, unsupervised_em_iters=2,
                     hidden_size=8, latent_size=6)
   rng = np.random.default_rng(0)

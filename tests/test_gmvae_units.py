@@ -9,7 +9,7 @@ from data.gmvae import episodes
 from models.gmvae import em, simclr
 from models.gmvae.layers import torch_to_tf
 from models.gmvae.set_transformer import init_sab, sab
-from models.gmvae.trainer import adam_l2_update
+from training.gmvae_steps import adam_l2_update
 
 
 def test_unit_log_likelihoods_match_the_broadcast_formula():

@@ -30,7 +30,7 @@ import tensorflow as tf
 from models.gmvae import em, gmvae
 from models.gmvae.layers import (BN_BUFFERS, bn_running_update, is_buffer, pool_windows,
                                  record_decisions, tf_to_torch, torch_to_tf)
-from models.gmvae.trainer import GMVAETrainer, adam_l2_update, make_state
+from training.gmvae_steps import GMVAETrainer, adam_l2_update, make_state
 from tests import golden
 from tests.conftest import GOLDENS_DIR
 

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.taml import steps
+from training import taml_steps as steps
 from models.taml.config import TamlConfig
 from models.taml.objective import metabatch_forward, outer_loss
 from models.taml.parameters import TamlParameters, split_groups

@@ -49,7 +49,7 @@ def test_taml_inference_network_in_bfloat16_learner_in_float32():
 
 def test_gmvae_convolutions_in_bfloat16_step_trains():
   from models.gmvae.gmvae import GMVAEConfig
-  from models.gmvae.trainer import GMVAETrainer
+  from training.gmvae_steps import GMVAETrainer
   x = tf.constant(np.random.default_rng(0).random((2, 5, 28, 28, 1), dtype=np.float32))
   losses = {}
   for dtype in (precision.FULL, precision.MIXED):
@@ -66,7 +66,7 @@ def test_gmvae_convolutions_in_bfloat16_step_trains():
 
 def test_tdr_mixed_bfloat16_policy_keeps_weights_and_class_weights_float32():
   from models.tdr import build_model
-  from models.tdr.trainer import TDRTrainer
+  from training.tdr_steps import TDRTrainer
   rng = np.random.default_rng(0)
   x = rng.integers(0, 256, (8, 28, 28, 1)).astype(np.uint8)
   y = (rng.random(8) < 0.7).astype(np.int64)

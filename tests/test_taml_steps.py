@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from data.episodes import EpisodeSampler
-from models.taml import steps
+from training import taml_steps as steps
 from models.taml.balancing import modulate_initialisation
 from models.taml.config import TamlConfig
 from models.taml.inference_network import statistics_pooling

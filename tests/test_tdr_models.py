@@ -13,7 +13,7 @@ import keras
 from common.errors import UserError
 from models.tdr import build_model, losses
 from models.tdr.bilevel import BatchNorm, BilevelModel, fused_batch_norm
-from models.tdr.trainer import TDRTrainer, confusion_metrics
+from training.tdr_steps import TDRTrainer, confusion_metrics
 from tests.conftest import REPO
 
 
@@ -213,7 +213,7 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     cpu = tf.config.list_physical_devices('CPU')[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from models.tdr import build_model
-    from models.tdr.trainer import TDRTrainer
+    from training.tdr_steps import TDRTrainer
     rng = np.random.RandomState(0)
     x = rng.randint(0, 256, (8, 28, 28, 1)).astype(np.float32); y = np.arange(8) %% 2
     res = []

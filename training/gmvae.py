@@ -24,7 +24,7 @@ from common.results import RESULTS_FILE, CompleteFile, append_record, record
 from common.tensorboard import RunBoard
 from data.gmvae import episodes
 from models.gmvae import decoders, em, gmvae
-from models.gmvae.trainer import GMVAETrainer
+from training.gmvae_steps import GMVAETrainer
 
 IMAGE_SET_PER_CLASS = 4   # images per validation class in the TensorBoard image set
 
@@ -228,7 +228,7 @@ class SimCLRRun:
     from data.gmvae import mimgnet
     from models.gmvae import simclr
     from models.gmvae.layers import bn_running_update
-    from models.gmvae.trainer import make_state
+    from training.gmvae_steps import make_state
     self.mimgnet, self.simclr, self.log, self.opts = mimgnet, simclr, log, opts
     self.run_dir = run_dir
     self.root = images_root
@@ -252,7 +252,7 @@ class SimCLRRun:
     self.features = tf.function(lambda x: simclr.encode(self.params, simclr.normalize(x), False))
 
   def _train_step(self, x_i, x_j):
-    from models.gmvae.trainer import adam_l2_update
+    from training.gmvae_steps import adam_l2_update
     s = self.simclr
     stats_i, stats_j = {}, {}
     with tf.GradientTape() as tape:

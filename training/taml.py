@@ -1,12 +1,13 @@
 """meta_train / meta_test loops of Bayesian TAML (and the MAML / Meta-SGD baselines).
 
-Thin orchestration: the math lives in models/taml/ (objective, compiled steps),
-the episodes in data/episodes.py, the run lifecycle in common/.  A run directory
-(`--savedir`) holds config.json (every flag that changes the computation),
-train.log, TensorBoard events in tb/{train,val,test}/, `ckpt/model-<i>/` (weights,
-Adam, and the episode samplers' random state, each committed atomically), `best/`
-(the best validation id + ood acc, with info in its state.json), results.jsonl
-(a record per validation / meta-test dataset, common/results.py) and one
+Thin orchestration: the math lives in models/taml/ (methods, objective), the
+compiled steps in training/taml_steps.py, the episodes in data/episodes.py, the
+run lifecycle in common/. A run directory (`--savedir`) holds config.json (every
+flag that changes the computation), train.log, TensorBoard events in
+tb/{train,val,test}/, `ckpt/model-<i>/` (weights, Adam, and the episode
+samplers' random state, each committed atomically), `best/` (the best validation
+id + ood acc, with info in its state.json), results.jsonl (a record per
+validation / meta-test dataset, common/results.py) and one
 `test_step<n>_mc<m>_ep<e>_seed<s>.log` per meta-test setting.
 """
 import os
@@ -27,23 +28,25 @@ from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_
                               set_random_state)
 from data.episodes import EpisodeSampler
 from data.taml_datasets import DATASETS, image_size, load_dataset
-from models.taml import reporting, steps
+from models.taml import reporting
 from models.taml.config import TamlConfig
+from models.taml.methods.definition import LAYERS
 from models.taml.parameters import TamlParameters
+from training import taml_steps as steps
 
 # Flags that change what meta_train computes (episodes, parameters, updates):
 # a resumed run must repeat them, config.json records them.
 TRAIN_FLAGS = ('id_dataset', 'ood_dataset', 'way', 'max_shot', 'query', 'n_steps', 'inner_lr',
-               'metabatch', 'meta_lr', 'alpha_on', 'omega_on', 'gamma_on', 'z_on', 'seed',
-               'val_freq', 'n_val_tasks', 'balance_freq', 'episode_mode', 'bn_counts_padding',
-               'bn_grad', 'jit_compile', 'mixed_precision')
+               'metabatch', 'meta_lr', 'method', 'alpha_on', 'omega_on', 'gamma_on', 'z_on',
+               'seed', 'val_freq', 'n_val_tasks', 'balance_freq', 'episode_mode',
+               'bn_counts_padding', 'bn_grad', 'jit_compile', 'mixed_precision')
 # What a config.json written before a flag existed meant.
-LEGACY_VALUES = {'bn_grad': 'exact'}
+LEGACY_VALUES = {'bn_grad': 'exact', 'method': None}
 # What meta_test must share with the trained model; the other TRAIN_FLAGS it may
 # set (the runfiles test with --n_steps 10), and those it does not set are the
 # trained run's.
-MODEL_FLAGS = ('id_dataset', 'way', 'max_shot', 'inner_lr', 'alpha_on', 'omega_on', 'gamma_on',
-               'z_on', 'bn_counts_padding')
+MODEL_FLAGS = ('id_dataset', 'way', 'max_shot', 'inner_lr', 'method', 'alpha_on', 'omega_on',
+               'gamma_on', 'z_on', 'bn_counts_padding')
 
 
 def config_from_flags(f):
@@ -53,7 +56,8 @@ def config_from_flags(f):
           % ', '.join('%s (%d)' % (n, image_size(n)) for n in ids + f.ood_dataset))
   return TamlConfig(way=f.way, max_shot=f.max_shot, query=f.query, n_steps=f.n_steps,
                     inner_lr=f.inner_lr, alpha_on=f.alpha_on, omega_on=f.omega_on,
-                    gamma_on=f.gamma_on, z_on=f.z_on, image_size=sizes.pop(),
+                    gamma_on=f.gamma_on, z_on=f.z_on, method=f.method or '',
+                    image_size=sizes.pop(),
                     multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding,
                     bn_grad=f.bn_grad, fixed_support=f.jit_compile,
                     encoder_dtype=precision.compute_dtype(f.mixed_precision))
@@ -152,7 +156,7 @@ def validate(run, eval_step, task_accs=None):
   return results
 
 
-def record_evaluation(run_dir, f, kind, task_accs, step, mc_samples):
+def record_evaluation(run_dir, f, cfg, kind, task_accs, step, mc_samples):
   """One results.jsonl record per dataset (accuracy: mean and 95 % interval over tasks);
   returns (role, dataset) -> (mean, ci95)."""
   out = {}
@@ -164,17 +168,21 @@ def record_evaluation(run_dir, f, kind, task_accs, step, mc_samples):
         'taml', kind, name, 'acc', mean, ci95, len(accs), shots=None,
         mc_samples=mc_samples, inner_steps=f.n_steps, seed=f.seed, checkpoint_step=step,
         role=role, way=f.way, max_shot=f.max_shot, query=f.query,
-        episode_mode=f.episode_mode, model=model_name(f), alpha_on=f.alpha_on,
+        episode_mode=f.episode_mode, model=model_name(cfg.algorithm),
+        method=cfg.algorithm.name, alpha_on=f.alpha_on,
         omega_on=f.omega_on, gamma_on=f.gamma_on, z_on=f.z_on, bn_grad=f.bn_grad,
         id_dataset=','.join(f.id_dataset), ood_dataset=','.join(f.ood_dataset)))
   return out
 
 
-def model_name(f):
-  """taml (any balancing variable on), msgd (learned step sizes only) or maml."""
-  if f.omega_on or f.gamma_on or f.z_on:
+def model_name(method):
+  """The records' model: taml (any balancing variable), msgd (learned step sizes
+  only), maml, or (a method adapting some layers only, e.g. anil) its name."""
+  if method.balancing:
     return 'taml'
-  return 'msgd' if f.alpha_on else 'maml'
+  if method.adapted != LAYERS:
+    return method.name
+  return 'msgd' if method.learned_step_sizes else 'maml'
 
 
 def evaluation_scalars(measured):
@@ -247,10 +255,11 @@ def meta_train(f, run_dir):
   train_step = steps.make_train_step(run.params, optimizer, cfg, f.metabatch, f.jit_compile,
                                      strategy)
   eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, strategy=strategy)
+  balancing = cfg.algorithm.balancing
   balance_step = (steps.make_balancing_step(run.params, cfg, 10)
-                  if (cfg.omega_on or cfg.gamma_on) else None)
+                  if {'omega', 'gamma'} & set(balancing) else None)
   summary_step = (steps.make_balancing_summary_step(run.params, cfg, f.metabatch)
-                  if (cfg.omega_on or cfg.gamma_on or cfg.z_on) else None)
+                  if balancing else None)
   board = RunBoard(run_dir, strategy)
   avg = reporting.Averages('cent', 'kl', 'id_acc')
   names = list(run.id_samplers)
@@ -290,7 +299,7 @@ def meta_train(f, run_dir):
           log(line)
         score = selection_score(results, cfg.multi_dataset)
         if run.chief:
-          measured = record_evaluation(run_dir, f, 'val', task_accs, i, 0)
+          measured = record_evaluation(run_dir, f, cfg, 'val', task_accs, i, 0)
           board.scalars('val', dict(validation_scalars(results, measured), score=score), i)
           board.flush()
         if finite_results(results, i) and score > best_score.numpy():
@@ -340,8 +349,8 @@ def log_balancing_tables(run, cfg, balance_step, names, log):
     ep = run.episode(sampler, 'mval', n_tasks=10)
     omega, gamma = balance_step(ep['xtr'], ep['ytr'])
     log(reporting.balancing_table(
-        flag, ep['ytr'].numpy(), omega.numpy() if cfg.omega_on else None,
-        gamma.numpy() if cfg.gamma_on else None))
+        flag, ep['ytr'].numpy(), omega.numpy() if 'omega' in cfg.algorithm.balancing else None,
+        gamma.numpy() if 'gamma' in cfg.algorithm.balancing else None))
 
 
 def meta_test(f, run_dir):
@@ -369,7 +378,7 @@ def meta_test(f, run_dir):
           accs.append(eval_step(run.episode(sampler, 'mte'), run.seed(j))[2].numpy())
         _log(logfile, reporting.confidence_line(flag, name, np.concatenate(accs)))
   if run.chief:
-    measured = record_evaluation(run_dir, f, 'test', task_accs, info['iteration'],
+    measured = record_evaluation(run_dir, f, cfg, 'test', task_accs, info['iteration'],
                                  f.n_mc_samples)
     board = RunBoard(run_dir, run.strategy)
     board.scalars('test', evaluation_scalars(measured), info['iteration'])

@@ -16,7 +16,7 @@ from common.progress import progress
 from common.results import RESULTS_FILE, append_record, proportion_ci95, record
 from common.run_dir import os_errors, write_json
 from common.tensorboard import RunBoard
-from models.tdr.trainer import confusion_metrics
+from training.tdr_steps import confusion_metrics
 
 
 def test_records(cm, step, setting):

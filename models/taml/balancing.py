@@ -5,7 +5,8 @@ gamma (task imbalance) scales each layer's inner step by exp(gamma_l);
 z (out-of-distribution) modulates the initialisation theta before the inner
 loop: kernels * (1 + z_w) per output channel, biases + z_b.
 Each is Normal(mu, softplus(pre_sigma)); the KL to N(0, 1) is summed over
-elements and only the variables switched on contribute.
+elements and only the variables switched on contribute (the method's
+`balancing`, models/taml/methods).
 """
 import collections
 
@@ -28,6 +29,9 @@ def posteriors(raw):
 
 def standard_normal(dtype):
   return tfd.Normal(tf.constant(0., dtype), tf.constant(1., dtype))
+
+
+PRIORS = {'standard_normal': standard_normal}   # Method.prior -> p(dtype)
 
 
 def draw(dist, seed, task_offset=None, n_total_tasks=None):
@@ -53,7 +57,7 @@ def standard_normal_like(loc, n_rows):
 
 
 def balancing_variables(raw, switched_on, sample, seed=None, task_offset=None,
-                        n_total_tasks=None):
+                        n_total_tasks=None, prior='standard_normal'):
   """Draw (or take the mean of) the switched-on balancing variables.
 
   Args:
@@ -63,6 +67,7 @@ def balancing_variables(raw, switched_on, sample, seed=None, task_offset=None,
     seed: stateless seed `[2]` int32 for the draws.
     task_offset, n_total_tasks: the rows of `raw` are tasks task_offset.. of a
       metabatch of n_total_tasks (replicas); None: all of them.
+    prior: PRIORS name, p in the KL(q || p) of each variable.
   Returns:
     Balancing(omega `[T, way]` | None, gamma `[T, 5]` | None,
               z `[T, 256]` | None, kl `[T]`).
@@ -75,7 +80,7 @@ def balancing_variables(raw, switched_on, sample, seed=None, task_offset=None,
       values[name] = None
       continue
     dist = q[name]
-    kl += tf.reduce_sum(tfd.kl_divergence(dist, standard_normal(dist.dtype)), axis=-1)
+    kl += tf.reduce_sum(tfd.kl_divergence(dist, PRIORS[prior](dist.dtype)), axis=-1)
     values[name] = (draw(dist, var_seed, task_offset, n_total_tasks) if sample
                     else dist.mean())
   if not any(switched_on.values()):

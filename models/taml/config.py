@@ -1,6 +1,8 @@
 """What defines a TAML model and its episodes (saved beside every checkpoint)."""
 import dataclasses
 
+from models.taml.methods import METHODS, method_of
+
 
 @dataclasses.dataclass(frozen=True)
 class TamlConfig:
@@ -13,6 +15,9 @@ class TamlConfig:
   omega_on: bool = False
   gamma_on: bool = False
   z_on: bool = False
+  # Registry name (models/taml/methods); '' = the method the four flags above
+  # spell (the original's interface).  A name sets the four flags to its own.
+  method: str = ''
   image_size: int = 32          # 32 (cifar & co.) or 84 (mimgnet)
   n_channel: int = 32
   multi_dataset: bool = False   # omega reads s_c directly (original `s_on`)
@@ -31,13 +36,30 @@ class TamlConfig:
   # and its second-order inner loop always stay float32 (common/precision.py).
   encoder_dtype: str = 'float32'
 
+  def __post_init__(self):
+    if not self.method:
+      return
+    if self.method not in METHODS:
+      raise ValueError('unknown method %r (one of %s)' % (self.method, ', '.join(METHODS)))
+    spelled = METHODS[self.method].flags()
+    given = {k: getattr(self, k) for k in spelled}
+    if any(given.values()) and given != spelled:
+      raise ValueError('method %r is %s, not %s' % (self.method, spelled, given))
+    for k, v in spelled.items():
+      object.__setattr__(self, k, v)
+
+  @property
+  def algorithm(self):
+    """The `methods.Method` this config runs."""
+    return method_of(self.method, self.alpha_on, self.omega_on, self.gamma_on, self.z_on)
+
   @property
   def image_shape(self):
     return (self.image_size, self.image_size, 3)
 
   @property
   def balancing_on(self):
-    return {'omega': self.omega_on, 'gamma': self.gamma_on, 'z': self.z_on}
+    return {name: name in self.algorithm.balancing for name in ('omega', 'gamma', 'z')}
 
   @property
   def max_support(self):

@@ -28,14 +28,16 @@ def inner_objective(per_class, omega):
   return tf.reduce_sum(tf.nn.softmax(omega) * per_class)
 
 
-def step_sizes(alpha, inner_lr, way):
-  """Per-parameter inner step: Meta-SGD alpha (dense column tiled to `way`) or inner_lr."""
-  if not alpha:
-    return {key: inner_lr for key in LEARNER_KEYS}
-  sizes = dict(alpha)
-  sizes['dense_w'] = tf.tile(alpha['dense_w'], [1, way])
-  sizes['dense_b'] = tf.tile(alpha['dense_b'], [way])
-  return sizes
+def step_sizes(method, alpha, inner_lr, way):
+  """Inner step per parameter the `method` adapts (the keys of the result):
+  Meta-SGD alpha (dense column tiled to `way`) or the fixed inner_lr."""
+  if method.learned_step_sizes:
+    sizes = dict(alpha)
+    sizes['dense_w'] = tf.tile(alpha['dense_w'], [1, way])
+    sizes['dense_b'] = tf.tile(alpha['dense_b'], [way])
+  else:
+    sizes = {key: inner_lr for key in LEARNER_KEYS}
+  return {key: size for key, size in sizes.items() if method.adapts(key)}
 
 
 def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
@@ -44,7 +46,8 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
 
   Args:
     params: initial learner tensors (theta, z-modulated if z is on).
-    steps: step size per key (`step_sizes`).
+    steps: step size per adapted key (`step_sizes`); the other parameters
+      keep their initial values (ANIL's body).
     betas: batch-norm offsets (meta-learned, never adapted here).
     xtr, ytr: `[N, H*W*C]`, `[N, way]` support rows, zero padded.
     n_rows: scalar N_t, padded support length of the metabatch.
@@ -55,12 +58,13 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
       (`learner.bn_relu_pool_variant`): what the outer gradient takes through
       each step's batch-norm backward.
   """
-  keys = sorted(params)
+  keys = sorted(steps)   # the adapted ones: only they are watched and updated
+  held = {k: v for k, v in params.items() if k not in steps}
   # One exp and one unstack per task, not a slice and an exp per key and step.
   multipliers = None if gamma is None else tf.unstack(tf.exp(gamma))
 
   def one_step(values):
-    current = dict(zip(keys, values))
+    current = dict(held, **dict(zip(keys, values)))
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(values)
       logits = learner_forward(current, betas, xtr, image_shape, row_mask, bn_grad)
@@ -83,4 +87,4 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
   values = [params[k] for k in keys]
   for _ in range(n_steps):
     values = one_step(values)
-  return dict(zip(keys, values))
+  return dict(held, **dict(zip(keys, values)))

@@ -1,6 +1,10 @@
-"""The Bayesian TAML outer objective over a metabatch of tasks (Eq. 8).
+"""The outer objective of the TAML family over a metabatch of tasks (Eq. 8).
 
 outer loss = mean_t CE(query_t | adapted theta_t) + mean_t KL_t / (N_t + M_t)
+
+`cfg.algorithm` (models/taml/methods) says what the inner loop adapts, with
+which steps, and which balancing variables (and prior) enter; KL_t is 0
+without balancing variables.
 """
 import collections
 
@@ -67,12 +71,13 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
       lambda enc, x, y: inference_network.posterior_params(
           enc, x, y, cfg.image_shape, cfg.max_shot, cfg.multi_dataset),
       encoder, xtr, ytr)
+  method = cfg.algorithm
   bal = balancing.balancing_variables(raw, cfg.balancing_on, sample, seed, task_offset,
-                                      n_total_tasks)
+                                      n_total_tasks, prior=method.prior)
   n_query = tf.cast(tf.shape(yte)[1], ytr.dtype)
   kl = bal.kl / (n_rows + n_query)
 
-  steps = step_sizes(alpha, cfg.inner_lr, cfg.way)
+  steps = step_sizes(method, alpha, cfg.inner_lr, cfg.way)
   init = initial_learner(theta, cfg)
   row_mask = support_row_mask(ytr, n_rows, cfg)
   # Per-task pieces by one unstack each (cheap to differentiate), not a slice per use.

@@ -31,7 +31,7 @@ def variable_shapes(cfg):
   for l in range(1, N_BLOCKS + 1):
     shapes['theta/conv%d_w' % l] = ([3, 3, n_in if l == 1 else c, c], 'truncated')
     shapes['theta/conv%d_b' % l] = ([c], 'zeros')
-  if cfg.alpha_on:
+  if cfg.algorithm.learned_step_sizes:
     for key in CONV_KEYS:
       shapes['alpha/' + key] = (shapes['theta/' + key][0], 'alpha')
     shapes['alpha/dense_w'] = ([feature_size(cfg.image_size, c), 1], 'alpha')

@@ -1,8 +1,9 @@
 """Targeted meta-learning / targeted data-driven regularisation (KDD 2020).
 
 bilevel.py (BilevelModel, BatchNorm), lenet.py, convnet.py, resnet.py: models;
-losses.py: the pure loss / look-ahead / class-weight math; trainer.py: the
-compiled step and loop; config.py: TensorFlow-free choices and checks.
+losses.py: the pure loss / look-ahead / class-weight math; config.py:
+TensorFlow-free choices and checks.  The compiled steps are training/tdr_steps.py,
+the loop training/tdr.py.
 """
 
 

@@ -29,7 +29,7 @@ def model_config(config):
 def restore_trainer(run_path, config, log):
   """(GMVAETrainer with the checkpoint's parameters, checkpoint path)."""
   tf = quiet_tensorflow_import()
-  from models.gmvae.trainer import GMVAETrainer
+  from training.gmvae_steps import GMVAETrainer
   shots = [config['shot']] if config.get('dataset') == 'mimgnet' else [1, 5]
   best = ['%dshot_best' % s for s in shots]
   path = checkpoint_folder(run_path, best, 'ckpt', 'ckpt', log)

@@ -1,8 +1,11 @@
-"""Compiled meta-train / evaluation steps (fixed shapes: traced once).
+"""Compiled meta-train / evaluation steps of the TAML family, its optimizer and
+its replica sharding (traced once per run).
 
-Every episode is padded to the fixed support length `way * max_shot` (see
-`data.episodes`), and `n_rows` carries the original metabatch padding length,
-so one trace serves the whole run.
+An episode's support is padded to the metabatch's longest support, as the
+original, with the row dimension left dynamic; with `fixed_support`
+(`--jit_compile`) to `way * max_shot` rows (one static shape, for XLA).
+`n_rows` carries the original metabatch padding length either way, so one
+trace serves the whole run (`data.episodes`, `TamlConfig.max_support`).
 """
 import tensorflow as tf
 
@@ -182,8 +185,9 @@ def make_balancing_summary_step(params, cfg, n_tasks):
   is), `[T, ...]`, and its posterior scale softplus(pre_sigma) (`<name>_sigma`).
   Reads the parameters only: no random draw, no update."""
   sig = episode_signature(cfg, n_tasks)
-  use = {'omega': (cfg.omega_on, tf.nn.softmax), 'gamma': (cfg.gamma_on, tf.exp),
-         'z': (cfg.z_on, tf.identity)}
+  transforms = {'omega': tf.nn.softmax, 'gamma': tf.exp, 'z': tf.identity}
+  use = {name: (name in cfg.algorithm.balancing, transform)
+         for name, transform in transforms.items()}
 
   @tf.function(input_signature=[sig['xtr'], sig['ytr']])
   def balancing_summary_step(xtr, ytr):

@@ -1,4 +1,5 @@
-"""Compiled training and evaluation steps, PyTorch-style Adam, checkpoints.
+"""Compiled Meta-GMVAE training and evaluation steps, PyTorch-style Adam, replica
+sharding (the loop is training/gmvae.py).
 
 `GMVAETrainer` holds the parameters (tf.Variables named by the original
 `state_dict` keys), the Adam moments and a `tf.random.Generator`, all of which
