@@ -169,3 +169,26 @@ def test_unknown_preset_flag_is_refused(tmp_path):
     parse(taml_settings.ALL, ['--flagfile=%s' % bad])
   with pytest.raises(UserError, match='no preset'):
     preset_args('taml/nothing.flags')
+
+
+def test_benches_and_result_scripts_read_the_presets():
+  """What bench/taml_speed.py and results/fidelity_*.py built from their own dicts
+  before, now read from configs/."""
+  from bench import taml_speed
+  from results import fidelity_learning, fidelity_paired
+  on = dict(alpha_on=True, omega_on=True, gamma_on=True, z_on=True)
+  off = dict(alpha_on=False, omega_on=False, gamma_on=False, z_on=False)
+  for geometry, (size, metabatch) in (('cifar', (32, 4)), ('mimgnet', (84, 1))):
+    for method, variables in (('maml', off), ('metasgd', dict(off, alpha_on=True)),
+                              ('taml', on)):
+      assert taml_speed.preset(geometry, method) == dict(
+          image_size=size, metabatch=metabatch, way=5, max_shot=50, query=15, n_steps=5,
+          **variables)
+  assert fidelity_paired.GEOMETRY == dict(way=5, max_shot=5, query=5, n_steps=2, metabatch=4,
+                                          inner_lr=0.5, meta_lr=1e-3)
+  assert fidelity_paired.MODELS == {'maml': False, 'metasgd': True}
+  geometry = ['--id_dataset', 'omniglot', '--ood_dataset', 'mnist', '--metabatch', '4',
+              '--way', '5', '--max_shot', '5', '--query', '5', '--n_steps', '2']
+  for method, variables in (('maml', []), ('metasgd', ['--alpha_on']), ('taml', TAML_ON)):
+    assert parse(taml_settings.ALL, fidelity_learning.taml_flags(method)) == parse(
+        taml_settings.ALL, geometry + variables)
