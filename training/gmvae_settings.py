@@ -56,7 +56,7 @@ SETTINGS = (
                 MODEL + (SIMCLR,), at_least=None, above=0),
     per_dataset('weight-decay', 'float', dict(omniglot=1e-6, mimgnet=5e-2), MODEL, at_least=0),
     Setting('fix-pi', 'bool', False, 'Keep the mixture weights uniform in the training EM.',
-            checked=MODEL),
+            checked=MODEL, key='fix_pi'),
     Setting('debug', 'bool', False, 'One iteration and one validation, as the originals.'),
     Setting('progress', 'bool', True, 'Progress bars on stderr (training rec/kld, validation '
             'and test accuracy; in a log file one line every $PROGRESS_INTERVAL seconds, 30).'),
