@@ -101,3 +101,25 @@ def test_main_records_and_checks_its_declared_settings(tmp_path):
   # an unchecked setting (the log frequency) may differ: the resume runs to 3 iterations
   run_main(*args, '--log_freq', 1, '--n_train_iters', 3)
   assert 'val: iter 3' in (run / 'train.log').read_text()
+
+
+def test_runtime_flags_are_one_declaration_in_the_three_entry_points():
+  """Same names (each entry point's dash style), defaults, help and aliases; both
+  spellings, and the old --jit_compile / --jit, work everywhere."""
+  seen = [{s.name.replace('-', '_'): (s.default, s.help.replace('-', '_'),
+                                     tuple(a.replace('-', '_') for a in s.aliases))
+           for s in trainer.RUNTIME}
+          for trainer in (taml_settings, tdr_settings, gmvae_settings)]
+  assert seen[0] == seen[1] == seen[2]
+  assert set(seen[0]) == {'gpu_id', 'strategy', 'num_devices', 'cpu_devices',
+                          'connect_timeout', 'mixed_precision', 'jit'}
+  assert seen[0]['strategy'][0] == 'default' and seen[0]['gpu_id'][0] is None
+  for settings, jit in ((taml_settings.ALL, 'jit'), (tdr_settings.ALL, 'jit'),
+                        (gmvae_settings.ALL, 'jit')):
+    for spelling in ('--jit', '--jit_compile', '--jit-compile'):
+      assert parse(settings, [spelling])[jit] is True
+  assert parse(taml_settings.ALL, ['--max-shot', '3', '--cpu-devices', '2'])['max_shot'] == 3
+  assert parse(tdr_settings.ALL, ['--num_layers', '32', '--gpu_id', '1'])['gpu-id'] == 1
+  with pytest.raises(flags.IllegalFlagValueError, match='must be >= 0'):
+    parse(gmvae_settings.ALL, ['--gpu_id', '-1'])
+
