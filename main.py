@@ -5,7 +5,11 @@ r"""Bayesian TAML / MAML / Meta-SGD (Learning to Balance, ICLR 2020) on TF 2.
   python main.py --mode meta_test  --savedir runs/cifar/taml ... --n_steps 10 --n_mc_samples 10
 
 Flags and defaults are those of the original l2b main.py, plus --data_dir,
---seed and the loop frequencies the original hard-codes.
+--seed and the loop frequencies the original hard-codes (each declared once in
+training/taml_settings.py).  The papers' settings are presets in configs/taml/:
+
+  python main.py --mode meta_train --savedir runs/cifar/taml \
+      --flagfile=configs/taml/cifar_taml.flags --flagfile=configs/taml/l2b_train_cifar.flags
 """
 import os
 import sys
