@@ -15,93 +15,29 @@ import sys
 
 from absl import flags
 
-from common.dash_flags import check_ranges, normalise_argv, reject_extra_args
-from common.lifecycle import define_flags as define_lifecycle_flags
+from common import runtime_flags
+from common.dash_flags import normalise_argv, reject_extra_args
 from common.errors import UserError, absl_main
+from common.settings import TRAIN, config, define as define_settings
 from common.tf_env import configure_tensorflow_env, quiet_tensorflow_import
+from training import tdr_settings
 
 configure_tensorflow_env(onednn=None)   # TF's default kernels; C++ start-up logging quiet
 
-flags.DEFINE_string('data-dir', None, 'Folder with train/validation/test.tfrecords.')
-flags.DEFINE_string('job-dir', None, 'Folder for checkpoints, TensorBoard logs, metrics.')
-flags.DEFINE_integer('num-gpus', 1, 'GPUs to use (0: CPU; >1: MirroredStrategy).')
-flags.DEFINE_integer('num-layers', 20, 'ResNet size, 6n+2.')
-flags.DEFINE_integer('train-steps', 8000, 'Training steps.')
-flags.DEFINE_integer('train-batch-size', 50, 'Training batch size (global).')
-flags.DEFINE_integer('eval-batch-size', 50, 'Test batch size.')
-flags.DEFINE_float('momentum', 0.9, 'Momentum of the base optimizer.')
-flags.DEFINE_float('weight-decay', 2e-3, 'Weight decay (on every trainable weight).')
-flags.DEFINE_float('learning-rate', 0.01, 'Initial learning rate (x0.1 at epochs 91, '
-                   '136, 182); also the look-ahead step size.')
-flags.DEFINE_bool('use-distortion-for-training', True, 'CIFAR train augmentation.')
-flags.DEFINE_integer('num-intra-threads', 0, 'Intra-op threads (0: TensorFlow picks).')
-flags.DEFINE_string('data-format', None, 'Accepted for compatibility; the port always '
-                    'runs channels_last (same math).')
-flags.DEFINE_bool('log-device-placement', False, 'Log device placement.')
-flags.DEFINE_float('batch-norm-decay', 0.997, 'Batch-norm moving-average momentum.')
-flags.DEFINE_float('batch-norm-epsilon', 1e-5, 'Batch-norm epsilon.')
-flags.DEFINE_enum('dataset', 'mnist', ['mnist', 'cifar10', 'cifar100'], 'Dataset.')
-flags.DEFINE_integer('num-class', 2, 'Number of classes in the dataset.')
-flags.DEFINE_enum('version', 'v1', ['v1', 'v2', 'bv1', 'bv2'], 'ResNet version.')
-flags.DEFINE_bool('eval', False, 'Evaluate on the test set every --eval-freq steps.')
-flags.DEFINE_integer('eval-freq', 1000, 'Steps between checkpoints / evaluations.')
-flags.DEFINE_integer('log-freq', 100, 'Steps between training logs.')
-flags.DEFINE_integer('num-training-samples', None, 'Training set size (default: '
-                     'counted from train.tfrecords); sets the epoch length.')
-flags.DEFINE_enum('model', None, ['lenet', 'convnet', 'resnet'], 'Model (default: '
-                  'lenet for mnist, resnet otherwise, as the original).')
-flags.DEFINE_integer('validation-batch-size', 10, 'Target (validation) batch size.')
-flags.DEFINE_integer('class-weight-freq', 10, 'Steps between class-weight updates.')
-flags.DEFINE_bool('no-reweight', False, 'Baseline: keep the class weights at 1/C.')
-flags.DEFINE_integer('seed', 0, 'Seed of initialisation and data order.')
-flags.DEFINE_bool('jit', False, 'XLA-compile the training steps.')
-flags.DEFINE_bool('fused-batch-norm', True, 'Base steps run batch norm with TF\'s fused '
-                  'kernel (the original\'s values and gradients up to float32 rounding, ~25 % '
-                  'faster per ResNet-20 base step); --nofused-batch-norm: the original\'s op-by-op '
-                  'formulation there too. The class-weight update always uses the latter.')
-flags.DEFINE_enum('train-shuffle', 'epoch', ['epoch', 'original'], 'epoch: a fresh order '
-                  'each pass over train.tfrecords (buffer 10000); original: the file repeated '
-                  'in order through a shuffle buffer of 3 x batch, as the original input_fn.')
-flags.DEFINE_enum('target-order', 'balanced', ['balanced', 'original'], 'Target batches: '
-                  'balanced: cycling through the classes; original: validation.tfrecords '
-                  'repeated through a 3 x batch shuffle buffer, as the original.')
-flags.DEFINE_bool('target-distortion', False, 'Augment the CIFAR target batches like the '
-                  'train batches (with --use-distortion-for-training), as the original did.')
-flags.DEFINE_integer('eval-examples', 0, '0: evaluate on the whole test set once; N: on '
-                     'N // eval-batch-size batches of the shuffled, repeated test set (the '
-                     'original: 2000).', lower_bound=0)
-flags.DEFINE_bool('progress', True, 'Progress bars on stderr (training, evaluation; in a '
-                  'log file one line every $PROGRESS_INTERVAL seconds, 30).')
-flags.DEFINE_enum('strategy', None, ['default', 'mirrored', 'multi_worker'],
-                  'tf.distribute strategy (default: from --num-gpus: mirrored over that many '
-                  'GPUs when > 1, else one device); multi_worker reads TF_CONFIG.')
-flags.DEFINE_integer('cpu-devices', 0, 'Split the CPU into this many logical devices '
-                     '(CPU runs of --strategy mirrored).')
-flags.DEFINE_integer('connect-timeout', 120, 'multi_worker: seconds to wait for the other '
-                     'workers before failing.')
-define_lifecycle_flags(dashed=True, keep=3, periodic='every --eval-freq steps')
-flags.DEFINE_bool('mixed-precision', False, 'Keras mixed_bfloat16 policy for the model '
-                  '(GPU runs): layers compute in bfloat16, weights, batch-norm statistics, '
-                  'losses and the class weights stay float32.')
-check_ranges(at_least={'num-gpus': 0, 'num-layers': 1, 'train-steps': 1, 'train-batch-size': 1,
-                       'eval-batch-size': 1, 'num-intra-threads': 0, 'weight-decay': 0,
-                       'momentum': 0, 'batch-norm-decay': 0, 'num-class': 2, 'eval-freq': 1,
-                       'log-freq': 1, 'num-training-samples': 1, 'validation-batch-size': 1,
-                       'class-weight-freq': 1, 'seed': 0, 'cpu-devices': 0,
-                       'connect-timeout': 1},
-             above={'learning-rate': 0, 'batch-norm-epsilon': 0},
-             below={'momentum': 1, 'batch-norm-decay': 1})
 FLAGS = flags.FLAGS
-# Flags that change what a run computes: a resumed run must repeat them (config.json).
-CONFIG_FLAGS = ('dataset', 'num-layers', 'version', 'num-class', 'train-batch-size',
-                'validation-batch-size', 'momentum', 'weight-decay', 'learning-rate',
-                'use-distortion-for-training', 'class-weight-freq', 'no-reweight', 'seed',
-                'batch-norm-decay', 'batch-norm-epsilon', 'mixed-precision', 'jit',
-                'train-shuffle', 'target-order', 'target-distortion')
+# every flag and its range from one declaration each (training/tdr_settings.py)
+define_settings(tdr_settings.SETTINGS)
+runtime_flags.define(tdr_settings.RUNTIME, dashed=True, keep=3,
+                     periodic='every --eval-freq steps')
 
 
 def _flag(name):
   return FLAGS[name].value
+
+
+def recorded_config():
+  """The declared settings a resumed run must repeat, as config.json records them."""
+  return config(tdr_settings.ALL, _flag, TRAIN)
 
 
 def _check_flags():
@@ -110,20 +46,28 @@ def _check_flags():
     if not _flag(name):
       raise UserError('--%s is required' % name)
   if (_flag('model') or default_model(_flag('dataset'))) == 'resnet':
-    check_resnet_size(_flag('num-layers'))   # numeric ranges: check_ranges above
+    check_resnet_size(_flag('num-layers'))   # numeric ranges: the declarations'
+  runtime_flags.select_gpu(_flag('gpu-id'), one_device=_one_device())
   quiet_tensorflow_import()
   return _flag('job-dir')   # created with its parents by RunDirectory
 
 
+def _one_device():
+  """True if this run uses one device: --strategy default, or (left unset) a
+  --num-gpus of 0 or 1."""
+  if FLAGS['strategy'].present:
+    return _flag('strategy') == 'default'
+  return _flag('num-gpus') <= 1
+
+
 def _strategy(tf, num_gpus):
-  """--strategy, or the original's --num-gpus mapped onto it."""
+  """--strategy, or (left unset) the original's --num-gpus mapped onto it."""
   from common import distribute
   if num_gpus < 0:
     raise UserError('--num-gpus must be 0 or positive, got %d' % num_gpus)
-  name = _flag('strategy')
-  if name is not None:
-    return distribute.make_strategy(name, num_gpus if FLAGS['num-gpus'].present else 0,
-                                    _flag('connect-timeout'))
+  if FLAGS['strategy'].present:
+    devices = _flag('num-devices') or (num_gpus if FLAGS['num-gpus'].present else 0)
+    return distribute.make_strategy(_flag('strategy'), devices, _flag('connect-timeout'))
   gpus = tf.config.list_logical_devices('GPU')
   if num_gpus > len(gpus):
     if FLAGS['num-gpus'].present:
@@ -131,7 +75,7 @@ def _strategy(tf, num_gpus):
                       % (num_gpus, len(gpus)))
     num_gpus = len(gpus)
   if num_gpus > 1:
-    return distribute.make_strategy('mirrored', num_gpus)
+    return distribute.make_strategy('mirrored', _flag('num-devices') or num_gpus)
   return tf.distribute.OneDeviceStrategy('/gpu:0' if num_gpus else '/cpu:0')
 
 
@@ -173,8 +117,7 @@ def main(argv):
   from models.tdr.config import default_model
   model_name = _flag('model') or default_model(dataset)
   n_train = _flag('num-training-samples') or info['train']['count']
-  config = dict({k: _flag(k) for k in CONFIG_FLAGS}, model=model_name,
-                **{'num-training-samples': n_train})
+  config = dict(recorded_config(), model=model_name, **{'num-training-samples': n_train})
   from common.distribute import chief_process
   from common.run_dir import RunDirectory
   run_dir = RunDirectory(job_dir, '--job-dir', chief=chief_process(_flag('strategy')))

@@ -39,15 +39,25 @@ from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,  # 
 
 configure_tensorflow_env(onednn=None)   # as main.py (children inherit it)
 
-GEOMETRIES = {   # the runfiles' meta-train settings
-    'cifar': dict(image_size=32, metabatch=4, way=5, max_shot=50, query=15, n_steps=5),
-    'mimgnet': dict(image_size=84, metabatch=1, way=5, max_shot=50, query=15, n_steps=5),
-}
-MODELS = {
-    'maml': dict(),
-    'metasgd': dict(alpha_on=True),
-    'taml': dict(alpha_on=True, omega_on=True, gamma_on=True, z_on=True),
-}
+METHODS = ('maml', 'metasgd', 'taml')
+GEOMETRY_FIELDS = ('metabatch', 'way', 'max_shot', 'query', 'n_steps')
+METHOD_FIELDS = ('alpha_on', 'omega_on', 'gamma_on', 'z_on')
+
+
+def preset(geometry, method):
+  """The runfiles' meta-train setting (configs/taml/<geometry>_<method>.flags and
+  l2b_train_<geometry>.flags): TamlConfig fields and the metabatch."""
+  from common.presets import preset_values
+  from data.taml_datasets import image_size
+  from training.taml_settings import ALL
+  v = preset_values(ALL, 'taml/%s_%s.flags' % (geometry, method),
+                    'taml/l2b_train_%s.flags' % geometry)
+  out = {k: v[k] for k in GEOMETRY_FIELDS + METHOD_FIELDS}
+  out['image_size'] = image_size(v['id_dataset'].split(',')[0].strip())
+  return out
+
+
+GEOMETRIES = ('cifar', 'mimgnet')
 
 
 BN_GRADS = ('fused', 'exact')   # models/taml/learner.py
@@ -67,9 +77,9 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
   from models.taml.parameters import TamlParameters
   freeze_startup_objects()   # as main.py
 
-  g = dict(GEOMETRIES[geometry])
+  g = preset(geometry, model)
   metabatch = g.pop('metabatch')
-  cfg = TamlConfig(**g, **MODELS[model], fixed_support=jit, bn_grad=bn_grad)
+  cfg = TamlConfig(**g, fixed_support=jit, bn_grad=bn_grad)
   rng = np.random.default_rng(0)
   fake = [rng.random((cfg.max_shot + cfg.query, cfg.image_size, cfg.image_size, 3),
                      dtype=np.float32) for _ in range(2 * cfg.way)]
@@ -176,7 +186,7 @@ def side_by_side(a):
   print('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|')
   profiles = []
   for geometry in a.geometry or list(GEOMETRIES):
-    for model in a.model or list(MODELS):
+    for model in a.model or list(METHODS):
       for bn_grad, pair in itertools.product(modes(a), range(a.pairs)):
         o = run_json([a.original_python, a.original_tool, '--src', a.original,
                       '--geometry', geometry, '--model', model, '--iters', str(a.iters),
@@ -209,7 +219,7 @@ def main():
                               formatter_class=argparse.RawDescriptionHelpFormatter,
                               epilog=__doc__.split('\n', 1)[1])
   p.add_argument('--geometry', choices=list(GEOMETRIES), action='append')
-  p.add_argument('--model', choices=list(MODELS), action='append')
+  p.add_argument('--model', choices=list(METHODS), action='append')
   p.add_argument('--iters', type=int, default=5, help='timed steps after warm-up (>= 5)')
   p.add_argument('--jit_compile', action='store_true', help='XLA-compile the step')
   p.add_argument('--grappler_on_cpu', action='store_true',
@@ -249,7 +259,7 @@ def main():
   print('|---|---|---|---|---|---|---|---|---|---|---|')
   profiles, memory = [], []
   for geometry in a.geometry or list(GEOMETRIES):
-    for model, bn_grad in itertools.product(a.model or list(MODELS), modes(a)):
+    for model, bn_grad in itertools.product(a.model or list(METHODS), modes(a)):
       r = run_json(port_cmd(a, geometry, model, bn_grad, flops=not a.no_flops))
       if isinstance(r, str):
         print('| %s | %s | %s | %s |' % (geometry, model, bn_grad, r))

@@ -3,7 +3,7 @@
 The TDR (and GMVAE) originals use dashed flags (`--data-dir`) and argparse
 `nargs='+'` lists (`--minority-labels 2 4`).  The flags are defined here with
 their dashed names; `normalise_argv` also maps underscore spellings
-(`--data_dir`) onto them and joins space-separated list values with commas,
+(`--data_dir`) onto them (and, for main.py's underscored flags, dashed ones) and joins space-separated list values with commas,
 so both spellings work, and a boolean flag followed by `True` / `False` (the
 originals' argparse spelling, README's `--use-distortion-for-training False`)
 takes that value.
@@ -18,11 +18,11 @@ BOOL_WORDS = ('true', 'false')
 def _resolve(name, known):
   if name in known:
     return name
-  dashed = name.replace('_', '-')
-  if dashed in known:
-    return dashed
-  if dashed.startswith('no') and dashed[2:].lstrip('-') in known:
-    return 'no' + dashed[2:].lstrip('-')  # --no_use_x / --nouse_x -> --nouse-x
+  for spelled in (name.replace('_', '-'), name.replace('-', '_')):
+    if spelled in known:
+      return spelled
+    if spelled.startswith('no') and spelled[2:].lstrip('-_') in known:
+      return 'no' + spelled[2:].lstrip('-_')  # --no_use_x / --nouse_x -> --nouse-x
   return name
 
 

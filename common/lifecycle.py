@@ -90,14 +90,17 @@ def set_random_state(rng, state):
   rng.set_state((kind, np.array(keys, np.uint32), pos, has_gauss, cached))
 
 
-def define_flags(dashed, keep, periodic, checked='Resume'):
+def define_flags(dashed, keep, periodic, checked='Resume', module_name=None):
   """The lifecycle flags of an entry point: --save_minutes, --keep_checkpoints,
   --override_config (dashed spellings for the TDR and Meta-GMVAE entry points).
   `periodic` says when the trainer checkpoints anyway, `checked` what compares
-  its flags with config.json (for --help)."""
+  its flags with config.json (for --help); module_name: the entry point owning
+  them (default: the caller)."""
   from absl import flags
-  caller = sys._getframe(1).f_globals['__name__']   # the flags belong to the entry point
-  module = sys.argv[0] if caller == '__main__' else caller   # absl's name for __main__
+  module = module_name
+  if module is None:   # the flags belong to the entry point
+    caller = sys._getframe(1).f_globals['__name__']
+    module = sys.argv[0] if caller == '__main__' else caller   # absl's name for __main__
   name = lambda n: n.replace('_', '-') if dashed else n
   flags.DEFINE_float(name('save_minutes'), 10, 'Also checkpoint when this many minutes passed '
                      'since the last checkpoint (0: only %s).' % periodic, lower_bound=0,

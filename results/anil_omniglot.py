@@ -20,9 +20,10 @@ sys.path.insert(0, REPO)
 from common.errors import ArgumentParser, UserError, run_cli  # noqa: E402
 from common.results import read_records  # noqa: E402
 
-PRESET = 'configs/taml/anil_omniglot_quickstart.flags'
-METHODS = {'MAML': ['--flagfile', PRESET, '--method', 'maml'],   # the preset, MAML's steps
-           'ANIL': ['--flagfile', PRESET]}
+# the presets of runfiles/quickstart_omniglot.sh: geometry + method, then the smoke schedule
+TRAIN = 'configs/taml/quickstart_omniglot_train.flags'
+METHODS = {name: ['--mode', 'meta_train', '--flagfile', 'configs/taml/omniglot_%s.flags' % name.lower(),
+                  '--flagfile', TRAIN] for name in ('MAML', 'ANIL')}
 SEEDS = (0, 1, 2)
 # Measured once (ec0334d, seed 0): the seam computes MAML as before it.
 SAME_COMPUTATION = (

@@ -41,11 +41,18 @@ sys.path.insert(0, REPO)
 from common.errors import ArgumentParser, UserError, run_cli  # noqa: E402
 from data.download import int_at_least  # noqa: E402
 
-TAML_MODELS = {'maml': [], 'metasgd': ['--alpha_on'],
-               'taml': ['--alpha_on', '--omega_on', '--gamma_on', '--z_on']}
-# runfiles/quickstart_omniglot.sh
-TAML_GEOMETRY = ['--id_dataset', 'omniglot', '--ood_dataset', 'mnist', '--metabatch', '4',
-                 '--way', '5', '--max_shot', '5', '--query', '5', '--n_steps', '2']
+TAML_MODELS = ('maml', 'metasgd', 'taml')
+
+
+def taml_flags(model):
+  """runfiles/quickstart_omniglot.sh's geometry (configs/taml/omniglot_<model>.flags, its
+  inner steps), flags both the port and the original l2b main.py take."""
+  from common.presets import preset_args, preset_values
+  from training.taml_settings import ALL
+  steps = preset_values(ALL, 'taml/quickstart_omniglot_train.flags')['n_steps']
+  return preset_args('taml/omniglot_%s.flags' % model) + ['--n_steps=%d' % steps]
+
+
 ACC_LINE = re.compile(r'^(id |ood)/(\S+) acc: ([-\d.]+) \+- ([-\d.]+)', re.M)
 GMVAE_LINE = re.compile(r'(\d)shot Final Test Accuracy: ([-\d.naif]+) Confidence Interval: ([-\d.naif]+)')
 
@@ -266,7 +273,7 @@ def taml_one(a, shim_dir, data_root, model, variant, seed):
     subprocess.run(['rm', '-rf', base], check=True)
   os.makedirs(base)
   log = os.path.join(base, 'output.log')
-  flags = TAML_GEOMETRY + TAML_MODELS[model]
+  flags = taml_flags(model)
   n, t = str(a.iters), str(a.test_tasks)
   if variant.startswith('orig-'):
     shim = [a.l2b_python, os.path.join(shim_dir, 'l2b_shim.py'), a.l2b_src, data_root,

@@ -35,12 +35,23 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from common.errors import ArgumentParser, UserError, run_cli  # noqa: E402
+from common.presets import preset_values  # noqa: E402
 from data.download import int_at_least  # noqa: E402
 from results.fidelity_learning import L2B_DATA, L2B_PRELUDE, csv_list, prepare_taml_data, run  # noqa: E402
+from training.taml_settings import ALL  # noqa: E402
 
-# runfiles/quickstart_omniglot.sh; the original main.py's defaults for the rest
-GEOMETRY = dict(way=5, max_shot=5, query=5, n_steps=2, metabatch=4, inner_lr=0.5, meta_lr=1e-3)
-MODELS = {'maml': False, 'metasgd': True}   # alpha_on
+GEOMETRY_FIELDS = ('way', 'max_shot', 'query', 'n_steps', 'metabatch', 'inner_lr', 'meta_lr')
+
+
+def preset(model):
+  """runfiles/quickstart_omniglot.sh's setting of `model` (configs/taml/omniglot_<model>.flags,
+  quickstart_omniglot_train.flags), main.py's defaults (the original's) for the rest."""
+  return preset_values(ALL, 'taml/omniglot_%s.flags' % model,
+                       'taml/quickstart_omniglot_train.flags')
+
+
+GEOMETRY = {k: preset('maml')[k] for k in GEOMETRY_FIELDS}
+MODELS = {m: preset(m)['alpha_on'] for m in ('maml', 'metasgd')}   # alpha_on
 VARIANTS = ('orig-fused', 'port-fused', 'orig-exact', 'port-exact')
 EVAL_SEED = 1000003   # the fixed meta-test episodes
 

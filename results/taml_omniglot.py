@@ -18,11 +18,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from common.errors import ArgumentParser, UserError, run_cli  # noqa: E402
+from common.presets import preset_path  # noqa: E402
 from data.download import int_at_least  # noqa: E402
 from results.records import write_record  # noqa: E402
 
-MODELS = {'MAML': [], 'Meta-SGD': ['--alpha_on'],
-          'Bayesian TAML': ['--alpha_on', '--omega_on', '--gamma_on', '--z_on']}
+# method -> its display name (the committed records' row names and file slugs)
+METHODS = {'maml': 'MAML', 'metasgd': 'Meta-SGD', 'taml': 'Bayesian TAML'}
 
 
 def run(cmd):
@@ -78,17 +79,18 @@ def main(argv=None):
        os.path.join(om, 'images_background.npz'), os.path.join(om, 'images_evaluation.npz')])
   run([sys.executable, 'data/mnist/get_data.py', '--out', os.path.join(data, 'mnist'),
        '--source', os.path.join(a.shared, 'mnist')])
-  geometry = ['--data_dir', data, '--id_dataset', 'omniglot', '--ood_dataset', 'mnist',
-              '--way', '5', '--max_shot', '5', '--query', '5', '--metabatch', '4', '--seed', '0']
   rows, commands = [], []
-  for name, flags in MODELS.items():
+  for method, name in METHODS.items():
+    # datasets, geometry and method: configs/taml/omniglot_<method>.flags
+    geometry = ['--data_dir', data, '--flagfile=%s' % os.path.relpath(
+        preset_path('taml/omniglot_%s.flags' % method), REPO), '--seed', '0']
     slug = name.replace(' ', '_').lower()
     savedir = os.path.join(a.workdir, slug)
     train = [sys.executable, 'main.py', '--mode', 'meta_train', '--savedir', savedir, *geometry,
-             *flags, '--n_steps', '5', '--n_train_iters', str(a.iters), '--val_freq', str(a.iters // 2),
+             '--n_steps', '5', '--n_train_iters', str(a.iters), '--val_freq', str(a.iters // 2),
              '--save_freq', str(a.iters // 2), '--n_val_tasks', '200', '--log_freq', '100']
-    mc = ['--n_mc_samples', '10'] if '--z_on' in flags else []
-    test = [sys.executable, 'main.py', '--mode', 'meta_test', '--savedir', savedir, *geometry, *flags,
+    mc = ['--n_mc_samples', '10'] if method == 'taml' else []
+    test = [sys.executable, 'main.py', '--mode', 'meta_test', '--savedir', savedir, *geometry,
             '--n_steps', '10', '--n_test_episodes', str(a.test_episodes), *mc]
     t = time.time()
     run(train)

@@ -19,16 +19,16 @@ JOB=${JOB:-./runs/cifar10_lt$IMF}
 MODE=${MODE:-both}
 # the original's input pipeline and evaluation (README, "Differences from the originals");
 # ORIGINAL= runs the port's defaults instead
-ORIGINAL=${ORIGINAL---train-shuffle original --target-order original --target-distortion --eval-examples 2000 --nofused-batch-norm}
+ORIGINAL=${ORIGINAL---flagfile=configs/tdr/cifar10_original_pipeline.flags}
+source runfiles/run.sh   # DRY_RUN=1 prints the commands instead
 
-python makeImbalanceDataset.py --data-dir "$DATA" --dataset cifar10 ${SOURCE:+--source "$SOURCE"} \
+run python makeImbalanceDataset.py --data-dir "$DATA" --dataset cifar10 ${SOURCE:+--source "$SOURCE"} \
   --long-tail --n0 5000 --imf "$IMF" --validation-size 100
 
 train() {  # $1 = job dir, then extra flags
   local job=$1; shift
-  python tdr_main.py --data-dir "$DATA" --dataset cifar10 --num-class 10 --job-dir "$job" \
-    --num-layers 20 --version v1 --train-batch-size 50 --train-steps 50000 \
-    --eval --eval-freq 1000 --log-freq 100 $ORIGINAL "$@"
+  run python tdr_main.py --data-dir "$DATA" --job-dir "$job" \
+    --flagfile=configs/tdr/cifar10_lt.flags $ORIGINAL "$@"
 }
 source runfiles/tdr_pair.sh
 run_pair accuracy,mean_class_recall "$@"

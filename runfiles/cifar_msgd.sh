@@ -1,3 +1,3 @@
 #!/usr/bin/env bash
-# cifar, msgd: meta-train then meta-test with the original hyper-parameters.
+# cifar, msgd: the earlier name of cifar_metasgd.sh (its runs: ./results/cifar/msgd).
 exec bash "$(dirname "$0")/l2b.sh" cifar msgd "$@"

@@ -4,6 +4,7 @@
 # Features: runfiles/simclr_mimgnet.sh (writes data/mimgnet/gmvae/{train,val,test}_features.npy).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python gmvae_main.py --dataset mimgnet \
+source runfiles/run.sh   # DRY_RUN=1 prints the commands instead
+run python gmvae_main.py --flagfile=configs/gmvae/mimgnet_5way.flags \
   --data-dir "${DATA_DIR:-data/mimgnet/gmvae}" \
   --save-dir "${SAVE_DIR:-runs/mimgnet-5way-experiment}" "$@"

@@ -18,17 +18,17 @@ JOB=${JOB:-./runs/mnist_23_0995}
 MODE=${MODE:-both}
 # the original's input pipeline and evaluation (README, "Differences from the originals");
 # ORIGINAL= runs the port's defaults instead
-ORIGINAL=${ORIGINAL---train-shuffle original --target-order original --eval-examples 2000}
+ORIGINAL=${ORIGINAL---flagfile=configs/tdr/mnist_original_pipeline.flags}
+source runfiles/run.sh   # DRY_RUN=1 prints the commands instead
 
-python makeImbalanceDataset.py --data-dir "$DATA" --dataset mnist ${SOURCE:+--source "$SOURCE"} \
+run python makeImbalanceDataset.py --data-dir "$DATA" --dataset mnist ${SOURCE:+--source "$SOURCE"} \
   --train-size 5000 --validation-size 20 --test-size 1000 --ratio 0.995 \
   --minority-labels 2 --majority-labels 3
 
 train() {  # $1 = job dir, then extra flags
   local job=$1; shift
-  python tdr_main.py --data-dir "$DATA" --dataset mnist --job-dir "$job" \
-    --num-training-samples 5000 --eval --train-steps 20000 --eval-freq 1000 --log-freq 100 \
-    $ORIGINAL "$@"
+  run python tdr_main.py --data-dir "$DATA" --job-dir "$job" \
+    --flagfile=configs/tdr/mnist_23_0995.flags $ORIGINAL "$@"
 }
 source runfiles/tdr_pair.sh
 run_pair accuracy,recall_minor,precision_minor "$@"

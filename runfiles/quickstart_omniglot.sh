@@ -7,20 +7,19 @@
 # (default ../shared/datasets) when present, else download them.
 #   SEED=1 bash runfiles/quickstart_omniglot.sh     # another seed, its own run folders
 #   bash runfiles/quickstart_omniglot.sh --n_train_iters 1000   # extra flags go to every command
+#   DRY_RUN=1 bash runfiles/quickstart_omniglot.sh   # print the commands instead
+# Presets: configs/taml/omniglot_<method>.flags, quickstart_omniglot_{train,test}.flags.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python data/omniglot/get_data.py
-python data/mnist/get_data.py
+source runfiles/run.sh
+run python data/omniglot/get_data.py
+run python data/mnist/get_data.py
 seed=${SEED:-0}
-geometry=(--id_dataset omniglot --ood_dataset mnist --metabatch 4 --way 5 --max_shot 5
-          --query 5 --n_steps 2 --seed "$seed")
-for method in metasgd taml; do
-  case $method in
-    metasgd) variables=(--alpha_on) ;;                                  # the baseline
-    taml)    variables=(--alpha_on --omega_on --gamma_on --z_on) ;;     # Bayesian TAML
-  esac
-  run=./results/quickstart/omniglot_${method}_seed$seed
-  python main.py --mode meta_train --savedir "$run" "${geometry[@]}" "${variables[@]}" \
-    --n_train_iters 300 --log_freq 50 --val_freq 300 --n_val_tasks 100 --balance_freq 300 "$@"
-  python main.py --mode meta_test --savedir "$run" --n_test_episodes 200 "$@"
+for method in metasgd taml; do   # the Meta-SGD baseline, then Bayesian TAML
+  savedir=./results/quickstart/omniglot_${method}_seed$seed
+  run python main.py --mode meta_train --savedir "$savedir" \
+    --flagfile="configs/taml/omniglot_$method.flags" --seed "$seed" \
+    --flagfile=configs/taml/quickstart_omniglot_train.flags "$@"
+  run python main.py --mode meta_test --savedir "$savedir" \
+    --flagfile=configs/taml/quickstart_omniglot_test.flags "$@"
 done

@@ -10,7 +10,7 @@ run_pair() {
   if [ "$MODE" != plain ]; then train "$JOB/tdr" "$@"; ran+=(tdr); fi
   if [ "$MODE" != tdr ]; then train "$JOB/plain" --no-reweight "$@"; ran+=(plain); fi
   for run in "${ran[@]}"; do
-    python -m common.results "$JOB/$run" --since "$started" --kind test --label "$run" \
+    run python -m common.results "$JOB/$run" --since "$started" --kind test --label "$run" \
       --metrics "$metrics"
   done
 }

@@ -3,20 +3,20 @@ import os
 
 import pytest
 
-import gmvae_main
+from common.runtime_flags import select_gpu
 from tests.test_gmvae_cli import TINY, cli, omniglot_dir  # noqa: F401  (fixture)
 
 
 @pytest.mark.parametrize('explicit, strategy, before, after', [
     (True, 'default', {'CUDA_VISIBLE_DEVICES': '0,1'}, '3'),    # the original: always set
     (True, 'mirrored', {}, '3'),
-    (False, 'default', {}, '3'),                                  # unset: the original's
+    (False, 'default', {}, '0'),                                  # unset: the original's 0
     (False, 'default', {'CUDA_VISIBLE_DEVICES': '1'}, '1'),       # the user's choice kept
     (False, 'mirrored', {}, None),                                # all GPUs stay visible
 ])
 def test_gpu_id_sets_cuda_visible_devices(explicit, strategy, before, after):
   env = dict(before)
-  gmvae_main.set_visible_gpu(3, explicit, strategy, env)
+  select_gpu(3 if explicit else None, one_device=strategy == 'default', environ=env)
   assert env.get('CUDA_VISIBLE_DEVICES') == after
 
 

@@ -23,6 +23,7 @@ from common.checkpoints import CheckpointStore, read_folder
 from common.errors import require, warn
 from common.progress import progress
 from common.results import RESULTS_FILE, CompleteFile, append_record, mean_ci95, record
+from common.settings import model_fields
 from common.tensorboard import RunBoard
 from common.lifecycle import (SaveTimer, StopSignals, check_finite_loss, random_state_json,
                               set_random_state)
@@ -33,34 +34,18 @@ from models.taml.config import TamlConfig
 from models.taml.methods.definition import LAYERS
 from models.taml.parameters import TamlParameters
 from training import taml_steps as steps
-
-# Flags that change what meta_train computes (episodes, parameters, updates):
-# a resumed run must repeat them, config.json records them.
-TRAIN_FLAGS = ('id_dataset', 'ood_dataset', 'way', 'max_shot', 'query', 'n_steps', 'inner_lr',
-               'metabatch', 'meta_lr', 'method', 'alpha_on', 'omega_on', 'gamma_on', 'z_on',
-               'seed', 'val_freq', 'n_val_tasks', 'balance_freq', 'episode_mode',
-               'bn_counts_padding', 'bn_grad', 'jit_compile', 'mixed_precision')
-# What a config.json written before a flag existed meant.
-LEGACY_VALUES = {'bn_grad': 'exact', 'method': None}
-# What meta_test must share with the trained model; the other TRAIN_FLAGS it may
-# set (the runfiles test with --n_steps 10), and those it does not set are the
-# trained run's.
-MODEL_FLAGS = ('id_dataset', 'way', 'max_shot', 'inner_lr', 'method', 'alpha_on', 'omega_on',
-               'gamma_on', 'z_on', 'bn_counts_padding')
-
+from training.taml_settings import SETTINGS
 
 def config_from_flags(f):
+  """The TamlConfig of the parsed flags `f`: the declared model fields
+  (training/taml_settings.py) and what follows from the datasets and flags."""
   ids = f.id_dataset
   sizes = {image_size(n) for n in ids + f.ood_dataset}
   require(len(sizes) == 1, 'datasets of different image sizes cannot be mixed: %s'
           % ', '.join('%s (%d)' % (n, image_size(n)) for n in ids + f.ood_dataset))
-  return TamlConfig(way=f.way, max_shot=f.max_shot, query=f.query, n_steps=f.n_steps,
-                    inner_lr=f.inner_lr, alpha_on=f.alpha_on, omega_on=f.omega_on,
-                    gamma_on=f.gamma_on, z_on=f.z_on, method=f.method or '',
-                    image_size=sizes.pop(),
-                    multi_dataset=len(ids) > 1, bn_counts_padding=f.bn_counts_padding,
-                    bn_grad=f.bn_grad, fixed_support=f.jit_compile,
-                    encoder_dtype=precision.compute_dtype(f.mixed_precision))
+  return TamlConfig(**model_fields(SETTINGS, lambda name: getattr(f, name)),
+                    image_size=sizes.pop(), multi_dataset=len(ids) > 1,
+                    method=f.method or '', fixed_support=f.jit, encoder_dtype=precision.compute_dtype(f.mixed_precision))
 
 
 class Run:
@@ -176,13 +161,14 @@ def record_evaluation(run_dir, f, cfg, kind, task_accs, step, mc_samples):
 
 
 def model_name(method):
-  """The records' model: taml (any balancing variable), msgd (learned step sizes
-  only), maml, or (a method adapting some layers only, e.g. anil) its name."""
+  """The records' model: taml (any balancing variable), metasgd (learned step
+  sizes only), maml, or (a method adapting some layers only, e.g. anil) its name
+  (records written before this name say 'msgd' for metasgd)."""
   if method.balancing:
     return 'taml'
   if method.adapted != LAYERS:
     return method.name
-  return 'msgd' if method.learned_step_sizes else 'maml'
+  return 'metasgd' if method.learned_step_sizes else 'maml'
 
 
 def evaluation_scalars(measured):
@@ -252,7 +238,7 @@ def meta_train(f, run_dir):
     restore_sampler_states(run, state['samplers'])
     optimizer.learning_rate.assign(f.meta_lr)   # the checkpoint's, unless --override_config
     log('resumed from iteration %d (%s)' % (start, store.path(start)))
-  train_step = steps.make_train_step(run.params, optimizer, cfg, f.metabatch, f.jit_compile,
+  train_step = steps.make_train_step(run.params, optimizer, cfg, f.metabatch, f.jit,
                                      strategy)
   eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, strategy=strategy)
   balancing = cfg.algorithm.balancing

@@ -33,11 +33,13 @@ def datasets(value):
 def run_settings(config, data_dir, metabatch):
   """The flags `training.taml.Run` reads: the run's config.json, main.py's defaults
   for what an older config.json lacks, one device."""
-  import main
-  from training import taml
-  values = {name: main.FLAGS[name].default for name in taml.TRAIN_FLAGS}
-  values.update(taml.LEGACY_VALUES)
-  values.update({k: v for k, v in config.items() if k in taml.TRAIN_FLAGS})
+  from common.settings import TRAIN
+  from training import taml_settings
+  recorded = [s for s in taml_settings.ALL if TRAIN in s.checked]
+  values = {s.attribute: s.default for s in recorded}
+  values.update({s.attribute: taml_settings.LEGACY_VALUES[s.config_key] for s in recorded
+                 if s.config_key in taml_settings.LEGACY_VALUES})
+  values.update({s.attribute: config[s.config_key] for s in recorded if s.config_key in config})
   values.update(id_dataset=datasets(values['id_dataset']),
                 ood_dataset=datasets(values['ood_dataset']),
                 episode_mode=int(values['episode_mode']), data_dir=data_dir, metabatch=metabatch,
