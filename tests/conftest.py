@@ -41,3 +41,7 @@ def dataset_path(*parts):
   if not path.exists():
     pytest.skip('real dataset not available: %s (needs ../shared/datasets)' % path)
   return path
+
+
+# tiny data and runs several modules read, made once per session
+from tests.shared_runs import gmvae_tiny_run, omniglot_dir, toy_data  # noqa: E402,F401

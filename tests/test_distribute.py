@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO
-from tests.test_tdr_cli import toy_data  # noqa: F401  (fixture)
 
 TIMEOUT_S = 240
 

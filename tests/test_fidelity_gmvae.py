@@ -4,7 +4,7 @@ import os
 import pytest
 
 from common.runtime_flags import select_gpu
-from tests.test_gmvae_cli import TINY, cli, omniglot_dir  # noqa: F401  (fixture)
+from tests.test_gmvae_cli import TINY, cli
 
 
 @pytest.mark.parametrize('explicit, strategy, before, after', [
@@ -20,7 +20,7 @@ def test_gpu_id_sets_cuda_visible_devices(explicit, strategy, before, after):
   assert env.get('CUDA_VISIBLE_DEVICES') == after
 
 
-def test_em_needs_only_sample_times_mc_points(omniglot_dir, tmp_path):  # noqa: F811
+def test_em_needs_only_sample_times_mc_points(omniglot_dir, tmp_path):
   """3 images x 2 MC samples = 6 latent points >= 5 components: the original
   trains (np.random.choice(6, 5, replace=False)), so does the port."""
   proc = cli('--data-dir', omniglot_dir, '--save-dir', str(tmp_path), *TINY,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from data.tdr import sources, tfrecords
-from tests.test_tdr_cli import run, toy_data  # noqa: F401  (fixture)
+from tests.test_tdr_cli import run
 
 SHAPE = (32, 32, 3)
 
@@ -99,7 +99,7 @@ def test_keras_source_reads_keras_datasets(monkeypatch):
     sources.load('mnist', 'keras')
 
 
-def test_original_pipeline_flags_and_streaming_accuracy(toy_data, tmp_path):  # noqa: F811
+def test_original_pipeline_flags_and_streaming_accuracy(toy_data, tmp_path):
   proc = run('tdr_main.py', '--data-dir', toy_data / 'data', '--dataset', 'mnist',
              '--job-dir', tmp_path / 'job', '--train-steps', 20, '--eval-freq', 20,
              '--log-freq', 10, '--num-gpus', 0, '--noprogress', '--train-batch-size', 8,

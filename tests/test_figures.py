@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
+from tests.shared_runs import copy_run
 from tests.taml_cli import SMALL, cifar_like
-from tests.test_gmvae_cli import TINY, write_omniglot
-from tests.test_tdr_cli import generate, write_idx
 
 TAML_VIEWS = {'taml_omega_vs_class_shot.png', 'taml_gamma_vs_task_size.png',
               'taml_z_vs_task.png'}
@@ -100,28 +99,19 @@ def test_taml_missing_data_names_the_flag(taml_runs, tmp_path):
                                        'learning_curves.png', 'taml_balancing_over_training.png'}
 
 
-def test_gmvae_reconstruction_grid(tmp_path):
-  data = write_omniglot(tmp_path / 'omniglot')
-  run = tmp_path / 'gmvae'
-  proc = subprocess.run([sys.executable, str(REPO / 'gmvae_main.py'), '--data-dir', data,
-                         '--save-dir', str(run), '--train-iters', '2', *TINY],
-                        capture_output=True, text=True, timeout=300,
-                        env=dict(os.environ, CUDA_VISIBLE_DEVICES=''))
-  assert proc.returncode == 0, proc.stderr[-3000:]
+def test_gmvae_reconstruction_grid(omniglot_dir, gmvae_tiny_run, tmp_path):
+  data = omniglot_dir
+  run = copy_run(gmvae_tiny_run[0], tmp_path / 'gmvae')   # figures/ is written into the run
   pngs = written_pngs(*figures(run, '--data_dir', data))
   assert set(pngs) == {'gmvae_reconstructions.png', 'learning_curves.png'}
   line = one_error_line(*figures(run, '--data_dir', tmp_path / 'none'))
   assert 'does not exist' in line and '--data_dir' in line
 
 
-def test_tdr_curves_and_class_weights(tmp_path):
-  write_idx(str(tmp_path / 'mnist'))
-  proc = generate(tmp_path / 'mnist', tmp_path / 'data', '--train-size', '40',
-                  '--validation-size', '4', '--test-size', '20', '--ratio', '0.8')
-  assert proc.returncode == 0, proc.stderr[-2000:]
+def test_tdr_curves_and_class_weights(toy_data, tmp_path):
   run = tmp_path / 'tdr'
   proc = subprocess.run([sys.executable, str(REPO / 'tdr_main.py'), '--data-dir',
-                         str(tmp_path / 'data'), '--job-dir', str(run), '--train-steps', '20',
+                         str(toy_data / 'data'), '--job-dir', str(run), '--train-steps', '20',
                          '--eval-freq', '10', '--eval', '--log-freq', '10', '--num-gpus', '0',
                          '--train-batch-size', '8', '--validation-batch-size', '2',
                          '--noprogress'], cwd=REPO, capture_output=True, text=True, timeout=300,

@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from common.results import read_records
 from tests.conftest import REPO
+from tests.shared_runs import copy_run
 from tests.tensorboard_events import read_split, tb_splits
 
 TINY = ['--way', '5', '--batch-size', '2', '--sample-size', '10', '--train-mc-sample-size', '2',
@@ -40,11 +41,6 @@ def write_omniglot(folder, classes=(12, 6, 6), shape=(20, 28, 28, 1), seed=0):
   for split, k in zip(('train', 'val', 'test'), classes):
     np.save(os.path.join(folder, split + '.npy'), rng.rand(k, *shape).astype(np.float32))
   return str(folder)
-
-
-@pytest.fixture(scope='module')
-def omniglot_dir(tmp_path_factory):
-  return write_omniglot(tmp_path_factory.mktemp('omniglot'))
 
 
 def test_missing_arrays(tmp_path):
@@ -85,13 +81,11 @@ def _latest_values(save_dir):
           if k.startswith('model/params/')}
 
 
-def test_nonfinite_stop_and_config_check(omniglot_dir, tmp_path):
+def test_nonfinite_stop_and_config_check(omniglot_dir, gmvae_tiny_run, tmp_path):
   """(Kills and exact resumes: tests/test_run_lifecycle.py.)"""
-  straight = str(tmp_path / 'a')
-  base = ['--data-dir', omniglot_dir, *TINY, '--train-iters', '4']
-  proc = cli('--save-dir', straight, *base)
-  assert proc.returncode == 0, proc.stderr[-3000:]
-  assert 'Final Test Accuracy' in proc.stdout
+  trained, stdout = gmvae_tiny_run   # TINY, 4 iterations
+  assert 'Final Test Accuracy' in stdout
+  straight = str(copy_run(trained, tmp_path / 'a'))
   # a diverging continuation stops with one line and keeps the last good checkpoint
   before = _latest_values(straight)
   proc = cli('--save-dir', straight, '--data-dir', omniglot_dir, *TINY, '--train-iters', '8',
@@ -156,12 +150,11 @@ def test_simclr_writes_features(tmp_path):
   assert_user_error(cli(*args[:5], str(tmp_path / 's2'), *args[6:]), 'val.csv')
 
 
-def test_results_tensorboard_and_test_only(omniglot_dir, tmp_path):
+def test_results_tensorboard_and_test_only(omniglot_dir, gmvae_tiny_run, tmp_path):
   """Every evaluation is a results.jsonl record; tb/{train,val,test}; --test-only
   re-tests with other evaluation flags and, with the same ones, repeats the final test."""
-  run = tmp_path / 'run'
-  proc = cli('--data-dir', omniglot_dir, '--save-dir', str(run), *TINY, '--train-iters', '4')
-  assert proc.returncode == 0, proc.stderr[-3000:]
+  trained, stdout = gmvae_tiny_run   # TINY, 4 iterations
+  run = copy_run(trained, tmp_path / 'run')
   records = read_records(str(run / 'results.jsonl'))
   assert [(r['kind'], r['shots'], r['checkpoint_step']) for r in records] == [
       ('val', 1, 2), ('val', 5, 2), ('val', 1, 4), ('val', 5, 4),
@@ -172,7 +165,7 @@ def test_results_tensorboard_and_test_only(omniglot_dir, tmp_path):
         'gmvae', 'omniglot', 'acc', 4, 2)
     assert rec['checkpoint'] == '%dshot_best' % rec['shots'] and rec['checkpoint_step'] in (2, 4)
     assert '%dshot Final Test Accuracy: %.4f Confidence Interval: %.4f' % (
-        rec['shots'], rec['mean'], rec['ci95']) in proc.stdout
+        rec['shots'], rec['mean'], rec['ci95']) in stdout
   first_log = run / 'test_shots1-5_ep4_mc2_query15_seed0.log'
   assert first_log.read_text().count('Final Test Accuracy') == 2
   assert tb_splits(run) == ['test', 'train', 'val']

@@ -18,9 +18,9 @@ import pytest
 import tensorflow as tf
 
 from tests.conftest import REPO
+from tests.shared_runs import copy_run
 from tests.taml_cli import SMALL, cifar_like
 from tests.test_gmvae_cli import TINY as GMVAE_TINY, write_omniglot
-from tests.test_tdr_cli import generate, write_idx
 
 KILLED = -signal.SIGKILL
 # Bit-identical comparisons run TensorFlow with one intra-op and one inter-op
@@ -137,11 +137,11 @@ def test_taml_corrupt_newest_checkpoint_falls_back(taml_data, taml_straight, tmp
   assert_identical(taml_straight / 'ckpt' / 'model-6', savedir / 'ckpt' / 'model-6')
 
 
-def test_taml_non_finite_stops_and_names_a_finite_checkpoint(taml_data, tmp_path):
-  savedir = tmp_path / 'run'
-  run('main.py', *taml_args(taml_data, savedir, 2), check=0)
+def test_taml_non_finite_stops_and_names_a_finite_checkpoint(taml_data, taml_straight,
+                                                             tmp_path):
+  savedir = copy_run(taml_straight, tmp_path / 'run')   # 6 iterations
   # resumed with an absurd outer step: the weights blow up after the next update
-  proc = run('main.py', *taml_args(taml_data, savedir, 8, '--meta_lr', 1e30,
+  proc = run('main.py', *taml_args(taml_data, savedir, 12, '--meta_lr', 1e30,
                                    '--override_config'))
   line = error_line(proc)
   assert 'non-finite' in line and 'last good checkpoint is' in line
@@ -154,9 +154,8 @@ def test_taml_non_finite_stops_and_names_a_finite_checkpoint(taml_data, tmp_path
              if k.startswith('model/by_name') and v.dtype.kind == 'f') < 1e3
 
 
-def test_taml_config_is_recorded_and_enforced(taml_data, tmp_path):
-  savedir = tmp_path / 'run'
-  run('main.py', *taml_args(taml_data, savedir, 3), check=0)
+def test_taml_config_is_recorded_and_enforced(taml_data, taml_straight, tmp_path):
+  savedir = copy_run(taml_straight, tmp_path / 'run')   # config.json is rewritten below
   config = json.loads((savedir / 'config.json').read_text())
   assert config['meta_lr'] == 1e-3 and config['alpha_on'] is True and config['query'] == 2
   assert config['bn_grad'] == 'fused'
@@ -246,22 +245,14 @@ def test_gmvae_killed_anywhere_resumes_bit_identical(tmp_path):
 
 # --- TDR (tdr_main.py) ---
 
-def tdr_tiny_data(tmp_path):
-  """40 training images of MNIST-like idx files as tfrecords in `tmp_path/data`."""
-  write_idx(str(tmp_path / 'mnist'))
-  generate(tmp_path / 'mnist', tmp_path / 'data', '--train-size', '40', '--validation-size',
-           '4', '--test-size', '20', '--ratio', '0.8')
-  return tmp_path / 'data'
-
-
 def tdr_args(data, job, steps, eval_freq, *extra):
   return ['--data-dir', data, '--dataset', 'mnist', '--job-dir', job, '--train-steps', steps,
           '--eval-freq', eval_freq, '--log-freq', 5, '--num-gpus', 0, '--noprogress',
           '--train-batch-size', 8, '--validation-batch-size', 2, *extra]
 
 
-def test_tdr_killed_anywhere_resumes_bit_identical(tmp_path):
-  data = tdr_tiny_data(tmp_path)
+def test_tdr_killed_anywhere_resumes_bit_identical(toy_data, tmp_path):
+  data = toy_data / 'data'   # 40 training images of MNIST-like idx files
   args = lambda job: tdr_args(data, job, 20, 10, '--save-minutes', 1e-6)
   run('tdr_main.py', *args(tmp_path / 'straight'), check=0)
   kill_and_resume('tdr_main.py', args(tmp_path / 'killed'),

@@ -55,18 +55,6 @@ def generate(source, data_dir, *extra):
              '--dataset', 'mnist', *extra)
 
 
-@pytest.fixture(scope='module')
-def toy_data(tmp_path_factory):
-  """Small 2-vs-3 tfrecords from the toy idx files (no ../shared needed)."""
-  root = tmp_path_factory.mktemp('toy')
-  write_idx(str(root / 'mnist'))
-  proc = generate(root / 'mnist', root / 'data', '--train-size', '40', '--validation-size',
-                  '4', '--test-size', '20', '--ratio', '0.8')
-  assert proc.returncode == 0, proc.stderr[-2000:]
-  (root / 'make.err').write_text(proc.stderr)
-  return root
-
-
 def test_generator_says_how_it_rounded(toy_data):
   # majority int(40 / (1 + 0.2)) = 33, minority int(33 * 0.2) = 6: 39 of 40, as the original
   lines = [l for l in (toy_data / 'make.err').read_text().splitlines()

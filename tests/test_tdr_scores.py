@@ -7,10 +7,10 @@ import numpy as np
 import tensorflow as tf
 
 from results import tdr_scores
-from tests.test_tdr_cli import run, toy_data  # noqa: F401  (fixture)
+from tests.test_tdr_cli import run
 
 
-def test_port_checkpoint_reproduces_the_runs_own_evaluation(toy_data, tmp_path):  # noqa: F811
+def test_port_checkpoint_reproduces_the_runs_own_evaluation(toy_data, tmp_path):
   job = tmp_path / 'job'
   proc = run('tdr_main.py', '--data-dir', toy_data / 'data', '--dataset', 'mnist',
              '--job-dir', job, '--train-steps', 30, '--eval-freq', 10, '--log-freq', 10,

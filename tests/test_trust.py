@@ -20,11 +20,11 @@ from common.checkpoints import CheckpointStore, read_folder
 from common.errors import UserError
 from common.run_dir import RunDirectory
 from tests.conftest import REPO
+from tests.shared_runs import copy_run
 from tests.taml_cli import cifar_like
 from tests.test_cli_contract import one_error, user_env
 from tests.test_gmvae_cli import TINY as GMVAE_TINY, write_omniglot
-from tests.test_run_lifecycle import (error_line, mount_tmpfs, run, taml_args, tdr_args,
-                                      tdr_tiny_data)
+from tests.test_run_lifecycle import error_line, mount_tmpfs, run, taml_args, tdr_args
 
 BAD_BYTE = b'/tmp/run-\xff'
 
@@ -188,6 +188,14 @@ def taml_data(tmp_path_factory):
   return cifar_like(str(tmp_path_factory.mktemp('trust') / 'data'))
 
 
+@pytest.fixture(scope='module')
+def taml_one_iteration(taml_data, tmp_path_factory):
+  """A TAML run of 1 iteration, validated (so with a best model); tests copy it."""
+  savedir = tmp_path_factory.mktemp('trust_run') / 'run'
+  run('main.py', *taml_args(taml_data, savedir, 1, '--val_freq', 1), check=0)
+  return savedir
+
+
 def test_taml_failed_first_start_records_nothing(taml_data, tmp_path):
   savedir = tmp_path / 'run'
   line = error_line(run('main.py', *taml_args(tmp_path / 'nodata', savedir, 2)))
@@ -198,9 +206,9 @@ def test_taml_failed_first_start_records_nothing(taml_data, tmp_path):
   assert not (savedir / 'config.json').exists()
 
 
-def test_taml_diverged_run_leaves_no_best_and_meta_test_is_locked(taml_data, tmp_path):
-  savedir = tmp_path / 'run'
-  run('main.py', *taml_args(taml_data, savedir, 1, '--val_freq', 1), check=0)
+def test_taml_diverged_run_leaves_no_best_and_meta_test_is_locked(taml_data, taml_one_iteration,
+                                                                  tmp_path):
+  savedir = copy_run(taml_one_iteration, tmp_path / 'run')
   assert os.path.isdir(savedir / 'best')
   # resumed with an absurd step: validation of the exploded weights is NaN
   proc = run('main.py', *taml_args(taml_data, savedir, 4, '--val_freq', 1, '--meta_lr', 1e30,
@@ -222,11 +230,10 @@ def test_taml_diverged_run_leaves_no_best_and_meta_test_is_locked(taml_data, tmp
   assert not [f for f in os.listdir(savedir) if f.startswith('test_')]
 
 
-def test_taml_meta_test_on_a_read_only_run_is_one_line(taml_data, tmp_path):
+def test_taml_meta_test_on_a_read_only_run_is_one_line(taml_data, taml_one_iteration, tmp_path):
   mount = mount_tmpfs(tmp_path / 'small', 64 << 20)
   try:
-    savedir = mount / 'run'
-    run('main.py', *taml_args(taml_data, savedir, 1, '--val_freq', 1), check=0)
+    savedir = copy_run(taml_one_iteration, mount / 'run')
     subprocess.run(['mount', '-o', 'remount,ro', str(mount)], check=True)
     line = error_line(run('main.py', '--mode', 'meta_test', '--savedir', savedir,
                           '--data_dir', taml_data, '--n_test_episodes', 2))
@@ -235,9 +242,8 @@ def test_taml_meta_test_on_a_read_only_run_is_one_line(taml_data, tmp_path):
     subprocess.run(['umount', '-l', str(mount)])
 
 
-def test_sigterm_in_meta_test_is_one_line_and_130(taml_data, tmp_path):
-  savedir = tmp_path / 'run'
-  run('main.py', *taml_args(taml_data, savedir, 1, '--val_freq', 1), check=0)
+def test_sigterm_in_meta_test_is_one_line_and_130(taml_data, taml_one_iteration, tmp_path):
+  savedir = copy_run(taml_one_iteration, tmp_path / 'run')
   env = user_env(CUDA_VISIBLE_DEVICES='')   # TensorFlow's start-up lines kept off stderr
   proc = subprocess.Popen([sys.executable, str(REPO / 'main.py'), '--mode', 'meta_test',
                            '--savedir', str(savedir), '--data_dir', taml_data,
@@ -352,8 +358,8 @@ def test_bool_flag_followed_by_false():
   assert values['use-distortion-for-training'].value is False
 
 
-def test_tdr_metrics_keep_the_evaluations_before_a_resume(tmp_path):
-  data = tdr_tiny_data(tmp_path)
+def test_tdr_metrics_keep_the_evaluations_before_a_resume(toy_data, tmp_path):
+  data = toy_data / 'data'
   args = lambda job: tdr_args(data, job, 15, 5, '--eval')
   run('tdr_main.py', *args(tmp_path / 'straight'), check=0)
   killed = run('tdr_main.py', *args(tmp_path / 'killed'),
