@@ -16,7 +16,7 @@ from common.progress import progress
 from common.results import RESULTS_FILE, append_record, proportion_ci95, record
 from common.run_dir import os_errors, write_json
 from common.tensorboard import RunBoard
-from training.tdr_steps import confusion_metrics
+from training.tdr_steps import class_recalls, confusion_metrics
 
 
 def test_records(cm, step, setting):
@@ -83,8 +83,7 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
                                            disable=not (progress_bar and chief)))
     metrics = confusion_metrics(cm)
     if chief:
-      support = cm.sum(axis=1)
-      recalls = {'recall/%d' % c: cm[c, c] / support[c] for c in range(len(cm)) if support[c]}
+      recalls = {'recall/%d' % c: r for c, (r, n) in enumerate(zip(*class_recalls(cm))) if n}
       board.scalars('test', dict(metrics, **recalls), step)
       board.flush()
       for rec in test_records(cm, step, setting or {}):

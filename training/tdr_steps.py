@@ -17,13 +17,20 @@ from models.tdr import bilevel, losses
 MEAN = tf.distribute.ReduceOp.MEAN
 
 
+def class_recalls(cm):
+  """(recall, support) per class of confusion matrix `cm` [true, predicted];
+  recall 0 for a class with no examples."""
+  cm = np.asarray(cm, np.float64)
+  support = cm.sum(axis=1)
+  return np.divide(np.diag(cm), support, out=np.zeros(len(cm)), where=support > 0), support
+
+
 def confusion_metrics(cm):
   """Accuracy (+ minority/majority recall and minority precision for 2 classes)."""
   cm = np.asarray(cm, np.float64)
   total = cm.sum()
   out = {'accuracy': float(np.trace(cm) / total) if total else 0.0}
-  support = cm.sum(axis=1)
-  recalls = np.divide(np.diag(cm), support, out=np.zeros(len(cm)), where=support > 0)
+  recalls, support = class_recalls(cm)
   out['mean_class_recall'] = float(recalls[support > 0].mean()) if total else 0.0
   if len(cm) == 2:  # class 0 = minority (minority labels come first)
     predicted0 = cm[:, 0].sum()
