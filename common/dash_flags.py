@@ -8,11 +8,20 @@ so both spellings work, and a boolean flag followed by `True` / `False` (the
 originals' argparse spelling, README's `--use-distortion-for-training False`)
 takes that value.
 """
+import sys
+
 from absl import flags
 
 
 # `--use-distortion-for-training False`: a boolean flag followed by one of these
 BOOL_WORDS = ('true', 'false')
+
+
+def calling_module(depth=2):
+  """absl's module name for the code `depth` frames up (the entry point defining its
+  flags; `__main__` is named by sys.argv[0]), so --helpshort lists the flags there."""
+  caller = sys._getframe(depth).f_globals['__name__']
+  return sys.argv[0] if caller == '__main__' else caller
 
 
 def _resolve(name, known):

@@ -97,10 +97,8 @@ def define_flags(dashed, keep, periodic, checked='Resume', module_name=None):
   its flags with config.json (for --help); module_name: the entry point owning
   them (default: the caller)."""
   from absl import flags
-  module = module_name
-  if module is None:   # the flags belong to the entry point
-    caller = sys._getframe(1).f_globals['__name__']
-    module = sys.argv[0] if caller == '__main__' else caller   # absl's name for __main__
+  from common.dash_flags import calling_module
+  module = module_name or calling_module()   # the flags belong to the entry point
   name = lambda n: n.replace('_', '-') if dashed else n
   flags.DEFINE_float(name('save_minutes'), 10, 'Also checkpoint when this many minutes passed '
                      'since the last checkpoint (0: only %s).' % periodic, lower_bound=0,

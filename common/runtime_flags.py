@@ -14,8 +14,8 @@ all three, common/dash_flags.py), one default and one behaviour.
 """
 import dataclasses
 import os
-import sys
 
+from common.dash_flags import calling_module
 from common.distribute import STRATEGIES
 from common.lifecycle import define_flags as define_lifecycle_flags
 from common.settings import TRAIN, Setting, define as define_settings
@@ -73,8 +73,7 @@ def dash_help(text):
 def define(settings, dashed, keep, periodic, checked='Resume'):
   """Define `settings` (from `runtime_settings`) and the lifecycle flags, owned by
   the calling entry point."""
-  caller = sys._getframe(1).f_globals['__name__']
-  module = sys.argv[0] if caller == '__main__' else caller   # absl's name for __main__
+  module = calling_module()
   define_settings(settings, module_name=module)
   define_lifecycle_flags(dashed=dashed, keep=keep, periodic=periodic, checked=checked,
                          module_name=module)

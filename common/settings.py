@@ -10,11 +10,10 @@ validators (a value out of range is one `error:` line, common/errors.py);
 must repeat; `config(SETTINGS, values, TEST)` what an evaluation of the run must.
 """
 import dataclasses
-import sys
 
 from absl import flags
 
-from common.dash_flags import check_ranges
+from common.dash_flags import calling_module, check_ranges
 
 # The runs that must repeat a setting's value recorded in config.json.
 TRAIN = 'train'   # a resumed training run (config.json records it)
@@ -65,9 +64,7 @@ class Setting:
 def define(settings, flag_values=flags.FLAGS, module_name=None):
   """Define the absl flags of `settings` (owned by the calling module, so --helpshort
   lists them there) with their range validators and aliases."""
-  if module_name is None:
-    caller = sys._getframe(1).f_globals['__name__']
-    module_name = sys.argv[0] if caller == '__main__' else caller   # absl's name for __main__
+  module_name = module_name or calling_module()
   for s in settings:
     extra = {'enum_values': list(s.choices)} if s.kind == 'enum' else {}
     if s.lower_bound is not None:

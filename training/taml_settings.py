@@ -7,7 +7,7 @@ Names and defaults are those of the original l2b main.py, plus --data_dir,
 main.py defines its flags from this before TensorFlow is imported.
 """
 from common.runtime_flags import runtime_settings
-from common.settings import TEST, TRAIN, Setting, names
+from common.settings import TEST, TRAIN, Setting
 from models.taml.methods import METHODS
 
 BOTH = (TRAIN, TEST)
@@ -81,10 +81,3 @@ ALL = SETTINGS + RUNTIME
 
 # What a config.json written before a flag existed meant.
 LEGACY_VALUES = {'bn_grad': 'exact', 'method': None}
-# Flags that change what meta_train computes (episodes, parameters, updates):
-# a resumed run must repeat them, config.json records them.
-TRAIN_FLAGS = names(ALL, TRAIN)
-# What meta_test must share with the trained model; the other TRAIN_FLAGS it may
-# set (the runfiles test with --n_steps 10), and those it does not set are the
-# trained run's.
-MODEL_FLAGS = names(ALL, TEST)
