@@ -117,10 +117,14 @@ def main(argv):
   from models.tdr.config import default_model
   model_name = _flag('model') or default_model(dataset)
   n_train = _flag('num-training-samples') or info['train']['count']
-  config = dict(recorded_config(), model=model_name, **{'num-training-samples': n_train})
+  # the stream skips the original's logging draws at every --log-freq step
+  logged_draws = _flag('log-freq') if _flag('drop-logged-batches') else 0
+  config = dict(recorded_config(), model=model_name, **{'num-training-samples': n_train,
+                                                         'logged-draws': logged_draws})
   from common.distribute import chief_process
   from common.run_dir import RunDirectory
-  run_dir = RunDirectory(job_dir, '--job-dir', chief=chief_process(_flag('strategy')))
+  run_dir = RunDirectory(job_dir, '--job-dir', chief=chief_process(_flag('strategy')),
+                         legacy={'logged-draws': 0})   # before --drop-logged-batches
   run_dir.check_config(config, _flag('override-config'), log=log)
 
   keras.utils.set_random_seed(_flag('seed'))
@@ -140,7 +144,8 @@ def main(argv):
       momentum=_flag('momentum'), weight_decay=_flag('weight-decay'),
       boundaries=losses.lr_boundaries(n_train, _flag('train-batch-size')),
       reweight=not _flag('no-reweight'), class_weight_freq=_flag('class-weight-freq'),
-      strategy=strategy, jit=_flag('jit'), fused_base_batch_norm=_flag('fused-batch-norm'))
+      strategy=strategy, jit=_flag('jit'), fused_base_batch_norm=_flag('fused-batch-norm'),
+      logged_draws=logged_draws)
   distort = _flag('use-distortion-for-training') and dataset != 'mnist'
 
   def make_streams(train_batches, target_batches):

@@ -27,6 +27,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
 p.add_argument('--src', required=True, help='folder of the original main.py, model.py, ...')
 p.add_argument('--data-dir', required=True, help='train/validation/test.tfrecords')
@@ -36,7 +38,15 @@ p.add_argument('--no-reweight', action='store_true', help='class weights fixed a
 p.add_argument('--train-steps', type=int, default=20000)
 p.add_argument('--eval-freq', type=int, default=1000)
 p.add_argument('--num-training-samples', type=int, default=5000)
+p.add_argument('--record-batches', type=int, default=0, metavar='N',
+               help='with --trace: also write <job-dir>/batches.npz, the images and labels of '
+               'every batch the first N steps trained on and their class-weight updates drew '
+               '(for results/tdr_lockstep.py)')
+p.add_argument('--trace', help='JSON-lines file: one line per class-weight update (step, the '
+               'labels of the train and target batches it drew, the weights before and after)')
 a = p.parse_args()
+if a.record_batches and not a.trace:
+  p.error('--record-batches needs --trace')
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.original_tdr import hparams, load_main  # noqa: E402
@@ -72,6 +82,64 @@ if a.no_reweight:
 
 
   utils.WeightUpdateHook1 = FixedClassWeights
+
+if a.trace:
+  class TracedWeightUpdate(utils.WeightUpdateHook1):
+    """The original hook, its session.run calls in its order, with the labels of the
+    batches its update drew fetched in the update's own run."""
+
+    def begin(self):
+      super().begin()
+      gets = [op for op in tf.compat.v1.get_default_graph().get_operations()
+              if op.type == 'IteratorGetNext']
+      # input_fn makes the train iterator first, then the validation (target) one
+      self._train, self._target = gets[0].outputs[:2], gets[1].outputs[:2]
+      self._file = open(a.trace, 'w')
+      self._batches = {'train': [], 'update_train': [], 'update_target': []}
+      self._step = None
+
+    def _recording(self, step):
+      return step < a.record_batches
+
+    def before_run(self, run_context):
+      sess = run_context.session
+      step = int(sess.run(self._global_step_tensor))
+      if self._timer.should_trigger_for_step(step):
+        before = sess.run(self.weight)
+        _, (train_x, train_labels), (target_x, target_labels) = sess.run(
+            [self.update_op, self._train, self._target])
+        if self._recording(step):
+          self._batches['update_train'].append((train_x, train_labels))
+          self._batches['update_target'].append((target_x, target_labels))
+        after = sess.run(self.weight)
+        self._file.write(json.dumps({
+            'step': step, 'train_labels': train_labels.tolist(),
+            'target_labels': target_labels.tolist(), 'before': before[:, 0].tolist(),
+            'after': after[:, 0].tolist()}) + '\n')
+        if step % self.log_every_n_step == 0:
+          sess.run(self.update_weight)   # the original's logging run (it draws batches too)
+        self._timer.update_last_triggered_step(step)
+      self._step = step
+      # the batch this step's training run draws, fetched in that run
+      if self._recording(step):
+        return tf.compat.v1.train.SessionRunArgs(self._train)
+      return None
+
+    def after_run(self, run_context, run_values):
+      if self._recording(self._step):
+        self._batches['train'].append(tuple(run_values.results))
+
+    def end(self, session):
+      self._file.close()
+      if a.record_batches:
+        arrays = {}
+        for name, batches in self._batches.items():
+          arrays[name + '_x'] = np.stack([x for x, _ in batches]).astype(np.uint8)
+          arrays[name + '_y'] = np.stack([y for _, y in batches]).astype(np.int32)
+        np.savez_compressed(os.path.join(a.job_dir, 'batches.npz'), **arrays)
+
+
+  utils.WeightUpdateHook1 = TracedWeightUpdate
 
 t0 = time.time()
 orig.main(job_dir=os.path.abspath(a.job_dir), data_dir=os.path.abspath(a.data_dir), num_gpus=0,

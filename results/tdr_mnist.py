@@ -52,6 +52,16 @@ flags.DEFINE_string('original', None, 'Folder of the original Targeted-Meta-Lear
                     '(main.py ...); without it only the port runs.')
 flags.DEFINE_string('original-python', None, 'Python of a TensorFlow <= 2.15 environment with '
                     'tf.estimator, for --original.')
+flags.DEFINE_list('methods', ['tdr', 'plain'], 'Methods to run: tdr (bilevel re-weighting), '
+                  'plain (--no-reweight).')
+flags.DEFINE_list('train-sides', ['port', 'orig'], 'Sides this process trains (the others '
+                  'are only scored once finished): two processes, one per side, run in '
+                  'parallel.')
+flags.DEFINE_list('port-flags', [], 'More flags for the port\'s runs (e.g. '
+                  '--port-flags=--drop-logged-batches).')
+flags.DEFINE_bool('trace', False, 'Record every class-weight update: the port logs every 10 '
+                  'steps (--log-freq 10), the original writes <job>/trace.jsonl '
+                  '(results/tdr_update_trace.py reads both).')
 flags.DEFINE_bool('no-train', False, 'Start no run: score and write what has finished.')
 check_ranges(at_least={'train-steps': 1, 'eval-freq': 1})
 FLAGS = flags.FLAGS
@@ -60,7 +70,7 @@ METHODS = (('tdr', 'bilevel re-weighting', []), ('plain', 'plain (--no-reweight)
 SIDES = (('port', 'port'), ('orig', 'original code'))
 # the original's input pipeline and evaluation, as runfiles/mnist_tdr.sh passes them
 ORIGINAL_PIPELINE = ['--train-shuffle', 'original', '--target-order', 'original',
-                     '--eval-examples', '2000']
+                     '--drop-logged-batches', '--eval-examples', '2000']
 THREADS = {'TF_NUM_INTRAOP_THREADS': '1', 'TF_NUM_INTEROP_THREADS': '1'}
 
 
@@ -98,13 +108,15 @@ class Run:
       return [sys.executable, 'tdr_main.py', '--data-dir', self.data, '--dataset', 'mnist',
               '--job-dir', self.job, '--num-training-samples', '5000', '--eval',
               '--train-steps', steps, '--eval-freq', str(min(flag('eval-freq'), int(steps))),
-              '--log-freq', '100', '--seed', self.seed, '--num-gpus', '0', '--noprogress',
+              '--log-freq', '10' if flag('trace') else '100', '--seed', self.seed,
+              '--num-gpus', '0', '--noprogress',
               '--keep-checkpoints', str(int(steps) // flag('eval-freq') + 2)
-              ] + ORIGINAL_PIPELINE + extra
+              ] + ORIGINAL_PIPELINE + extra + flag('port-flags')
     return [flag('original-python') or 'PYTHON_TF215', 'results/original_tdr_train.py',
             '--src', flag('original') or 'ORIGINAL', '--data-dir', self.data,
             '--job-dir', self.job, '--seed', self.seed, '--train-steps', steps,
-            '--eval-freq', str(min(flag('eval-freq'), int(steps)))] + extra
+            '--eval-freq', str(min(flag('eval-freq'), int(steps)))] + extra + (
+                ['--trace', os.path.join(self.job, 'trace.jsonl')] if flag('trace') else [])
 
   def finished(self):
     if self.side == 'port':
@@ -195,7 +207,8 @@ def plan():
   runs = []
   for i, ratio in enumerate(flag('ratios')):
     for seed in flag('seeds') if i == 0 else flag('other-ratio-seeds'):
-      runs += [Run(side, method, ratio, seed) for side in sides for method, _, _ in METHODS]
+      runs += [Run(side, method, ratio, seed) for side in sides for method, _, _ in METHODS
+               if method in flag('methods')]
   return runs
 
 
@@ -309,6 +322,9 @@ def curve_lines(scored, ratio):
 def main(argv):
   if len(argv) > 1:
     raise UserError('unexpected arguments: %s' % ' '.join(argv[1:]))
+  unknown = set(flag('methods')) - {m for m, _, _ in METHODS}
+  if unknown:
+    raise UserError('--methods: unknown %s (known: tdr, plain)' % ', '.join(sorted(unknown)))
   if bool(flag('original')) != bool(flag('original-python')):
     raise UserError('--original and --original-python go together')
   if flag('original') and not os.path.isfile(os.path.join(flag('original'), 'main.py')):
@@ -324,7 +340,7 @@ def main(argv):
       run([sys.executable, 'makeImbalanceDataset.py', '--data-dir', data, '--source',
            flag('source')] + gen_args(ratio), os.path.join(work, 'gen_%s' % ratio))
   for r in runs:
-    if not r.finished() and not flag('no-train'):
+    if not r.finished() and not flag('no-train') and r.side in flag('train-sides'):
       r.train()
   scored = [(r, score_run(r)) for r in runs if r.finished()]
   missing = [r for r in runs if not r.finished()]

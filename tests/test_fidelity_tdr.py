@@ -1,5 +1,6 @@
 """TDR switches that restore the original's input pipeline, evaluation, record
 order and log (README, "Differences from the originals")."""
+import json
 import re
 
 import numpy as np
@@ -104,8 +105,11 @@ def test_original_pipeline_flags_and_streaming_accuracy(toy_data, tmp_path):
              '--job-dir', tmp_path / 'job', '--train-steps', 20, '--eval-freq', 20,
              '--log-freq', 10, '--num-gpus', 0, '--noprogress', '--train-batch-size', 8,
              '--validation-batch-size', 2, '--train-shuffle', 'original',
-             '--target-order', 'original', '--eval-examples', 16, '--eval-batch-size', 8)
+             '--target-order', 'original', '--drop-logged-batches', '--eval-examples', 16,
+             '--eval-batch-size', 8)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  # the drops follow --log-freq, so a resume must repeat it
+  assert json.loads((tmp_path / 'job' / 'config.json').read_text())['logged-draws'] == 10
   logged = [l for l in proc.stdout.splitlines() if l.startswith('step 10:')
             or l.startswith('step 20:')]
   assert len(logged) == 2

@@ -72,13 +72,13 @@ def tdr_commands(name):
     data, job = './runs/data/mnist_23_0995', './runs/mnist_23_0995'
     flags = ['--dataset', 'mnist', '--num-training-samples', '5000', '--eval', '--train-steps',
              '20000', '--eval-freq', '1000', '--log-freq', '100', '--train-shuffle', 'original',
-             '--target-order', 'original', '--eval-examples', '2000']
+             '--target-order', 'original', '--drop-logged-batches', '--eval-examples', '2000']
   else:
     data, job = './runs/data/cifar10_lt100', './runs/cifar10_lt100'
     flags = ['--dataset', 'cifar10', '--num-class', '10', '--num-layers', '20', '--version',
              'v1', '--train-batch-size', '50', '--train-steps', '50000', '--eval', '--eval-freq',
              '1000', '--log-freq', '100', '--train-shuffle', 'original', '--target-order',
-             'original', '--target-distortion', '--eval-examples', '2000',
+             'original', '--drop-logged-batches', '--target-distortion', '--eval-examples', '2000',
              '--nofused-batch-norm']
   return [['--data-dir', data, '--job-dir', job + '/' + run, *flags, *extra, '--seed', '3']
           for run, extra in (('tdr', []), ('plain', ['--no-reweight']))]

@@ -247,3 +247,34 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
   assert line[3] == '2'
   assert float(line[1]) < 1e-3   # class weights differ slightly (per-replica look-ahead)
   assert 'FITSTEP 7' in proc.stdout
+
+
+@pytest.mark.parametrize('reweight,logged_draws', [(True, 0), (True, 20), (False, 20)])
+def test_batches_drawn_counts_every_draw_of_advance(reweight, logged_draws):
+  """After any number of steps the streams are exactly `batches_drawn` batches in:
+  each batch carries its index in its pixels (a resume skips that many)."""
+  def indexed(batch_size):
+    return iter(tf.data.Dataset.range(10 ** 6).map(lambda i: (
+        tf.fill([batch_size, 28, 28, 1], tf.cast(i, tf.float32)),
+        tf.cast(tf.range(batch_size) % 2, tf.int32))))
+  keras.utils.set_random_seed(0)
+  t = TDRTrainer(build_model('lenet', 2), 2, (28, 28, 1), reweight=reweight,
+                 class_weight_freq=10, logged_draws=logged_draws)
+  train, target = indexed(4), indexed(2)
+  step = 0
+  for stop in (10, 20, 23, 40, 50, 61):
+    while step < stop:
+      n = t.block_end(step, stop, 20) - step
+      t.advance(train, target, n)
+      step += n
+    drawn = t.batches_drawn(step)
+    # peeking consumes one batch of each; the next advance's counts then differ by one
+    got = int(next(train)[0][0, 0, 0, 0]), int(next(target)[0][0, 0, 0, 0])
+    assert got == drawn, (step, got, drawn)
+    train, target = indexed(4), indexed(2)
+    for _ in range(drawn[0]):
+      next(train)
+    for _ in range(drawn[1]):
+      next(target)
+  if logged_draws and reweight:   # steps 0, 20, 40, 60 each dropped one train, two targets
+    assert t.batches_drawn(61) == (61 + 7 + 4, 7 + 8)

@@ -70,6 +70,12 @@ SETTINGS = (
     Setting('target-distortion', 'bool', False, 'Augment the CIFAR target batches like the '
             'train batches (with --use-distortion-for-training), as the original did.',
             checked=R),
+    Setting('drop-logged-batches', 'bool', False, 'Also draw and drop, at every --log-freq '
+            'step, the batches the original\'s logging drew there (its class-weight hook ran '
+            'the update a second time to print the weights; its logging hook fetched the '
+            'target loss), so that with --train-shuffle original every update and step gets '
+            'the batch from the same place of the stream as in the original. config.json '
+            'records it as logged-draws (the period, 0: off).'),
     Setting('eval-examples', 'integer', 0, '0: evaluate on the whole test set once; N: on '
             'N // eval-batch-size batches of the shuffled, repeated test set (the '
             'original: 2000).', lower_bound=0),

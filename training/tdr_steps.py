@@ -7,6 +7,9 @@ the fused kernel unless `fused_base_batch_norm=False` (bilevel.fused_batch_norm)
 `class_weight_freq` steps, before that step's update, the class weights take one
 clipped, normalised step on their own train and target batches (the original's
 WeightUpdateHook1 runs its own session.run, hence draws fresh batches).
+`logged_draws=N` also drops, at every N-th step, the batches the original's logging
+drew there (see `advance`), so the update and training batches come from the same
+places of the stream as the original's.
 Everything runs under a `tf.distribute` strategy (default: one device).
 """
 import numpy as np
@@ -46,7 +49,7 @@ class TDRTrainer(tf.Module):
   def __init__(self, model, num_class, image_shape, learning_rate=0.01, momentum=0.9,
                weight_decay=2e-3, boundaries=(), reweight=True,
                class_weight_lr=losses.CLASS_WEIGHT_LR, class_weight_freq=10,
-               strategy=None, jit=False, fused_base_batch_norm=True):
+               strategy=None, jit=False, fused_base_batch_norm=True, logged_draws=0):
     super().__init__(name='tdr_trainer')
     self.strategy = strategy or tf.distribute.get_strategy()
     self.num_class = num_class
@@ -58,6 +61,7 @@ class TDRTrainer(tf.Module):
     self.class_weight_lr = float(class_weight_lr)
     self.class_weight_freq = int(class_weight_freq)
     self.fused_base_batch_norm = bool(fused_base_batch_norm)
+    self.logged_draws = int(logged_draws)
     with self.strategy.scope():
       model.ensure_built(image_shape)
       self.model = model
@@ -136,15 +140,43 @@ class TDRTrainer(tf.Module):
     Callers keep `n` within one class-weight period (see `block_end`).
     """
     target = None
-    if self.reweight and self.current_step() % self.class_weight_freq == 0:
+    step = self.current_step()
+    if self.reweight and step % self.class_weight_freq == 0:
       target = self.class_weight_step(train_iterator, val_iterator)
+    for _ in range(self._logged_train(step)):
+      next(train_iterator)
+    for _ in range(self._logged_target(step)):
+      next(val_iterator)
     return self.train_steps(train_iterator, tf.constant(n, tf.int64)), target
+
+  # With logged_draws = the original's --log-freq: at its logged steps the
+  # original's class-weight hook ran the update a second time, to print the
+  # weights (one train, one target batch), and its logging hook fetched the
+  # target loss in the training run (one more target batch).
+  def _logged_train(self, step):
+    f = self.logged_draws
+    return int(bool(f and self.reweight and step % f == 0
+                    and step % self.class_weight_freq == 0))
+
+  def _logged_target(self, step):
+    f = self.logged_draws
+    return self._logged_train(step) + int(bool(f and step % f == 0))
+
+  def _multiples_below(self, step, *periods):
+    """Steps 0 <= s < `step` that are multiples of every one of `periods`."""
+    period = int(np.lcm.reduce(periods))
+    return -(-step // period)
 
   def batches_drawn(self, step):
     """(train, target) batches the streams gave up to base step `step`: one per
-    base step, plus one of each per class-weight update (at steps 0, f, 2f, ...)."""
-    updates = -(-step // self.class_weight_freq) if self.reweight else 0
-    return step + updates, updates
+    base step, plus one of each per class-weight update (at steps 0, f, 2f, ...),
+    plus those `advance` dropped for the original's logging."""
+    updates = self._multiples_below(step, self.class_weight_freq) if self.reweight else 0
+    logged = self.logged_draws
+    logged_train = (self._multiples_below(step, self.class_weight_freq, logged)
+                    if logged and self.reweight else 0)
+    logged_target = logged_train + (self._multiples_below(step, logged) if logged else 0)
+    return step + updates + logged_train, updates + logged_target
 
   def block_end(self, step, stop, *every):
     """First step after `step` that ends a class-weight period, a multiple of
