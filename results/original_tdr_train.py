@@ -43,7 +43,8 @@ p.add_argument('--record-batches', type=int, default=0, metavar='N',
                'every batch the first N steps trained on and their class-weight updates drew '
                '(for results/tdr_lockstep.py)')
 p.add_argument('--trace', help='JSON-lines file: one line per class-weight update (step, the '
-               'labels of the train and target batches it drew, the weights before and after)')
+               'labels of the train and target batches it drew, the weights before and after); '
+               'nothing with --no-reweight')
 a = p.parse_args()
 if a.record_batches and not a.trace:
   p.error('--record-batches needs --trace')
@@ -83,7 +84,7 @@ if a.no_reweight:
 
   utils.WeightUpdateHook1 = FixedClassWeights
 
-if a.trace:
+if a.trace and not a.no_reweight:   # without re-weighting there are no updates to trace
   class TracedWeightUpdate(utils.WeightUpdateHook1):
     """The original hook, its session.run calls in its order, with the labels of the
     batches its update drew fetched in the update's own run."""

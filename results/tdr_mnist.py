@@ -351,6 +351,11 @@ def main(argv):
                  ','.join(flag('ratios')), ','.join(flag('seeds')),
                  ','.join(flag('other-ratio-seeds')), flag('train-steps'), work_flag,
                  ' --original ORIG --original-python PY215' if flag('original') else ''))
+  for name in ('methods', 'port-flags'):   # non-default list flags, as given
+    if flag(name) != FLAGS[name].default:
+      command = command.replace(' --record', ' --%s=%s --record' % (name, ','.join(flag(name))))
+  if flag('trace'):
+    command = command.replace(' --record', ' --trace --record')
   for ratio in flag('ratios'):
     write_records(records_dir, scored, ratio, command)
   lines = markdown(scored, missing, command)
