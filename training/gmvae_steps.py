@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from models.gmvae import gmvae
 from common import distribute
-from models.gmvae.layers import bn_running_update, cross_replica_statistics, is_buffer
+from models.gmvae.layers import LayerOps, bn_running_update, is_buffer
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -65,6 +65,8 @@ class GMVAETrainer(tf.Module):
     self.batch_size = batch_size
     self.n_local = distribute.check_divisible(batch_size, self.strategy, '--batch-size')
     self.split = self.strategy.num_replicas_in_sync > 1
+    # split: batch norm pools its statistics over every replica's images
+    self.layer_ops = LayerOps(cross_replica=self.split)
     init = gmvae.init_params(cfg, seed)
     self.names = sorted(init)
     with self.strategy.scope():
@@ -100,7 +102,7 @@ class GMVAETrainer(tf.Module):
     """forward() in training mode, gradients of rec + kl, and the BN batch statistics."""
     stats = {}
     with tf.GradientTape() as tape:
-      out = gmvae.forward(self.params, self.cfg, x, eps, init_idx, True, stats)
+      out = gmvae.forward(self.params, self.cfg, x, eps, init_idx, True, stats, self.layer_ops)
     grads = tape.gradient(out['loss'], {n: self.params[n] for n in self.trainable_names})
     return out, grads, stats
 
@@ -114,8 +116,7 @@ class GMVAETrainer(tf.Module):
     eps = tf.reshape(eps, [self.batch_size, sample] + eps.shape[1:].as_list())
     x, eps, init_idx = (distribute.replica_slice(t, n) for t in (x, eps, init_idx))
     eps = tf.reshape(eps, [n * sample] + eps.shape[2:].as_list())
-    with cross_replica_statistics():   # batch norm over every replica's images
-      out, grads, stats = self.loss_and_grads(x, eps, init_idx)
+    out, grads, stats = self.loss_and_grads(x, eps, init_idx)
     share = n / self.batch_size
     grads = {k: g * share for k, g in grads.items()}
     return out['rec_loss'] * share, out['kl_loss'] * share, grads, stats
