@@ -30,7 +30,8 @@ IMAGE_SET_PER_CLASS = 4   # images per validation class in the TensorBoard image
 
 
 class GMVAERun:
-  """Meta-GMVAE training with validation, best checkpoints per shot and the final test.
+  """Meta-GMVAE training with validation, best checkpoints per shot (`train()`) and
+  the test (`test()`: after `train()`, or alone to re-test a trained run).
 
   splits: dict train/val/test of [K, N, ...] arrays; val_shots: shots validated every
   freq_iters (a best checkpoint each); test_plan: (best-checkpoint shot, test shot) pairs.
@@ -59,6 +60,7 @@ class GMVAERun:
     if cfg.images:
       self.image_set = image_set(splits['val'], opts.way)
       self.image_step = make_image_step(self.trainer)
+    self.trained = False   # train() ran in this process: test() takes its parameters
 
   def best_path(self, shot):
     return self.run_dir.join('%dshot_best' % shot)
@@ -105,6 +107,7 @@ class GMVAERun:
           bar.close()
           signals.exit_after_save(step, self.store.path(step))
     bar.close()
+    self.trained = True
 
   def validate(self, epoch):
     """1- and 5-shot (or --shot) validation; a new best is published at once."""
@@ -150,9 +153,12 @@ class GMVAERun:
 
   def test(self):
     """Test accuracy +- 95% interval with the best checkpoint of each plan entry
-    (the current parameters when none was written, e.g. --train-iters 0).
+    (the current parameters when none was written, e.g. --train-iters 0; a re-test
+    without `train()` first restores the newest checkpoint, the final weights).
     Printed, recorded in results.jsonl and tb/test, and kept in a log named by
     the evaluation setting (written whole, so a killed re-test keeps the last one)."""
+    if not self.trained:
+      self.restore_trained()
     o = self.opts
     results = {}
     shots = '-'.join(str(shot) for _, shot in self.test_plan)
@@ -176,15 +182,13 @@ class GMVAERun:
     self.board.flush()
     return results
 
-  def test_only(self):
-    """Re-test a trained run: the newest checkpoint (the final weights), then each
-    test shot's best checkpoint, as the test at the end of training."""
+  def restore_trained(self):
+    """The newest checkpoint of a run trained before (a re-test: --test-only)."""
     start, _ = self.store.restore_latest()
     require(start is not None, 'no checkpoint in %s: train first (gmvae_main.py without '
             '--test-only)' % self.store.directory)
     self.log('testing %s (iteration %d) with its best checkpoints'
              % (self.store.path(start), int(self.trainer.step.numpy())))
-    return self.test()
 
 
 def image_set(classes, way):
