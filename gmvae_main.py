@@ -131,7 +131,7 @@ def run_gmvae(opts):
   if opts.test_only:   # the evaluation flags may differ; the model's must not
     model = dict(config(gmvae_settings.ALL, value, TEST), **derived)
     run_dir = open_run_dir(opts, model, evaluation=True)
-    GMVAERun(cfg, splits, opts, run_dir, val_shots, plan, log=log).test_only()
+    GMVAERun(cfg, splits, opts, run_dir, val_shots, plan, log=log).test()
     return
   run_dir = open_run_dir(opts, recorded)
   run = GMVAERun(cfg, splits, opts, run_dir, val_shots, plan, log=log)

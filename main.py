@@ -77,11 +77,11 @@ def main(argv):
   compared = config(taml_settings.ALL, lambda name: FLAGS[name].value, TRAIN if train else TEST)
   run_dir.check_config(compared, FLAGS.override_config, write=train,
                        log=lambda line: print(line, file=sys.stderr))
-  settings = Settings()
+  run = training.TAMLRun(Settings(), run_dir)
   if train:
-    training.meta_train(settings, run_dir)
+    run.train()
   else:
-    training.meta_test(settings, run_dir)
+    run.test()
 
 
 def adopt_saved_flags(saved, settings):

@@ -98,7 +98,7 @@ def main(argv):
   from data.tdr import IMAGE_SHAPES, tfrecords as tfr
   from models.tdr import build_model, losses
   from training.tdr_steps import TDRTrainer
-  from training.tdr import fit
+  from training.tdr import TDRRun
   if _flag('num-intra-threads'):
     tf.config.threading.set_intra_op_parallelism_threads(_flag('num-intra-threads'))
   tf.debugging.set_log_device_placement(_flag('log-device-placement'))
@@ -167,7 +167,7 @@ def main(argv):
     return tfr.eval_dataset(tfr.split_path(data_dir, 'test'), _flag('eval-batch-size'), shape,
                             _flag('eval-examples'), seed=_flag('seed') * 1000003 + step,
                             records=info['test']['count'])
-  result = fit(trainer, make_streams, test, run_dir, _flag('train-steps'),
+  run = TDRRun(trainer, make_streams, test, run_dir, _flag('train-steps'),
                _flag('log-freq'), _flag('eval-freq'),
                _flag('eval'), _flag('train-batch-size'), log=log,
                progress_bar=_flag('progress'), save_minutes=_flag('save-minutes'),
@@ -176,6 +176,8 @@ def main(argv):
                             model=model_name, reweight=not _flag('no-reweight'),
                             seed=_flag('seed'), num_class=num_class,
                             eval_examples=_flag('eval-examples')))
+  run.train()
+  result = run.test()
   print('final: ' + json.dumps({k: v for k, v in result.items() if k != 'history'}),
         flush=True)
 

@@ -29,10 +29,11 @@ import tensorflow as tf
 
 from models.gmvae import em, gmvae
 from models.gmvae.layers import (BN_BUFFERS, bn_running_update, is_buffer, pool_windows,
-                                 record_decisions, tf_to_torch, torch_to_tf)
+                                 tf_to_torch, torch_to_tf)
 from training.gmvae_steps import GMVAETrainer, adam_l2_update, make_state
 from tests import golden
 from tests.conftest import GOLDENS_DIR
+from tests.gmvae_decisions import DecisionOps
 
 OMNIGLOT = ('gmvae_omniglot', ('_params_1', '_params_2', '_grads_1', '_grads_2', '_grads_3'))
 MIMGNET = ('gmvae_mimgnet', ())
@@ -128,7 +129,7 @@ def replay(which, dtype, folder=None):
 
 
 def _replay(d, dtype, imposed=None):
-  """`imposed` {stage: decisions} (see layers.record_decisions) replaces the
+  """`imposed` {stage: decisions} (see tests/gmvae_decisions.py) replaces the
   ReLU / max-pool decisions of that stage."""
   imposed = imposed or {}
   params = _params(d)
@@ -138,10 +139,10 @@ def _replay(d, dtype, imposed=None):
       {k: v.astype(dtype) for k, v in params.items()})
   x = d['X_nhwc'] if cfg.images else d['H_in']
   stats = {}
-  with record_decisions(imposed.get('train')) as train_decisions, \
-      tf.GradientTape() as tape:
+  train_ops = DecisionOps(imposed.get('train'))
+  with tf.GradientTape() as tape:
     out = gmvae.forward(variables, cfg, const(x), const(d['eps']),
-                        tf.constant(d['em_init_idx'].astype(np.int32)), True, stats)
+                        tf.constant(d['em_init_idx'].astype(np.int32)), True, stats, train_ops)
   grads = tape.gradient(out['loss'], {n: variables[n] for n in trainable})
   for t in list(out.values()) + list(grads.values()):
     assert t.dtype == dtype, 'the port computed %s in a %s replay' % (t.dtype.name, dtype)
@@ -157,19 +158,19 @@ def _replay(d, dtype, imposed=None):
                for n in stats for b in BN_BUFFERS})
   adam_l2_update(variables, grads, adam_m, adam_v, 1, MIMGNET_LR, MIMGNET_WD)
   port.update({'after_adam_step/' + n: tf_to_torch(variables[n].numpy()) for n in trainable})
-  decisions = {'train': {k: t.numpy() for k, t in train_decisions.items()}}
+  decisions = {'train': {k: t.numpy() for k, t in train_ops.record.items()}}
 
   constants = {k: tf.constant(v.astype(dtype)) for k, v in params.items()}
   for pre in _shots(d):
     suffix = '_nhwc' if cfg.images else ''
     name = 'X' if cfg.images else 'H'
     x_tr, x_te = d['%s/%s_tr%s' % (pre, name, suffix)], d['%s/%s_te%s' % (pre, name, suffix)]
-    with record_decisions(imposed.get(pre)) as pred_decisions:
-      out = gmvae.predict(constants, cfg, const(x_tr),
-                          tf.constant(d[pre + '/y_tr'].astype(np.int32)), const(x_te),
-                          const(d[pre + '/eps']))
+    pred_ops = DecisionOps(imposed.get(pre))
+    out = gmvae.predict(constants, cfg, const(x_tr),
+                        tf.constant(d[pre + '/y_tr'].astype(np.int32)), const(x_te),
+                        const(d[pre + '/eps']), pred_ops)
     port.update({pre + '/' + k: out[k].numpy() for k in PRED_KEYS if cfg.images or k != 'H'})
-    decisions[pre] = {k: t.numpy() for k, t in pred_decisions.items()}
+    decisions[pre] = {k: t.numpy() for k, t in pred_ops.record.items()}
   return Replay(port, decisions, frozenset(params))
 
 
@@ -231,7 +232,7 @@ def _winners(x, padding):
 
 def decisions_of(record):
   """The decisions in a recorded stage: ReLU gates (x > 0) and max-pool winners,
-  in the form `record_decisions(imposed=...)` takes."""
+  in the form `DecisionOps(imposed=...)` takes."""
   return {(kind, layer): (x > 0) if kind == 'relu' else _winners(x, kind.split(':', 1)[1])[1]
           for (kind, layer), x in record.items()}
 

@@ -31,7 +31,7 @@ from training import taml_steps as steps
 from models.taml.config import TamlConfig
 from models.taml.objective import metabatch_forward, outer_loss
 from models.taml.parameters import TamlParameters, split_groups
-from models.taml import inference_network
+from models.taml import inference_network, learner
 from tests import golden
 
 COMPANIONS = ('_grads', '_after_step', '_grads_tf1fused')
@@ -74,8 +74,10 @@ def episode(d, dtype='float32'):
 
 
 class DecisionTaps:
-  """Records, while tracing, the full-size batch-norm outputs of every learner
-  block: the values whose 2x2 windows the ReLU and the max-pool decide on.
+  """The `tap` of `metabatch_forward` (learner.learner_forward): records, while
+  tracing, the full-size batch-norm outputs of every learner block call (in
+  call order: `tap_place`), the values whose 2x2 windows the ReLU and the
+  max-pool decide on.
 
   Float32 rounding can push a pre-activation that is ~1e-7 from zero to the
   other side of the ReLU, or swap the two largest values of a pool window,
@@ -85,7 +87,7 @@ class DecisionTaps:
   values are 9e-9 apart in fixture (c)).  The taps let a test tell such a
   discrete decision from a bug.  Instrumentation only: the learner computes
   the pool first (`learner.bn_relu_pool`); the taps recompute the
-  full-size values from its inputs by the original's formula.
+  full-size values from the block's inputs by the original's formula.
 
   `flips`: `((tap, (row, y, x, channel), delta), ...)` adds `delta` (in
   normalised units, i.e. times sqrt(var + eps) in the block's input units) to
@@ -94,34 +96,25 @@ class DecisionTaps:
   learner's values are untouched.
   """
 
-  def __init__(self, monkeypatch_target, flips=()):
-    self.target = monkeypatch_target
+  def __init__(self, flips=()):
     self.tensors = []
     self.flips = collections.defaultdict(list)
     for tap, position, delta in flips:
       self.flips[tap].append((position, delta))
 
-  def __enter__(self):
-    self.original = self.target.bn_relu_pool
-
-    def tapped(x, bias, beta, row_mask=None, rows=None):
-      statistics = lambda: self.target.batch_norm_statistics(x + bias, row_mask)
+  def __call__(self, x, bias, beta, row_mask):
+    """Records this block call's batch-norm output; returns x, flipped if asked."""
+    statistics = lambda: learner.batch_norm_statistics(x + bias, row_mask)
+    _, centred, var, _ = statistics()
+    flips = self.flips.get(len(self.tensors))
+    if flips:
+      positions, deltas = zip(*flips)
+      scale = tf.gather(tf.sqrt(var + learner.BN_EPSILON), [p[3] for p in positions])
+      x = tf.tensor_scatter_nd_add(
+          x, tf.constant(positions), tf.stop_gradient(tf.constant(deltas, x.dtype) * scale))
       _, centred, var, _ = statistics()
-      flips = self.flips.get(len(self.tensors))
-      if flips:
-        positions, deltas = zip(*flips)
-        scale = tf.gather(tf.sqrt(var + self.target.BN_EPSILON), [p[3] for p in positions])
-        x = tf.tensor_scatter_nd_add(
-            x, tf.constant(positions), tf.stop_gradient(tf.constant(deltas, x.dtype) * scale))
-        _, centred, var, _ = statistics()
-      self.tensors.append(centred * tf.math.rsqrt(var + self.target.BN_EPSILON) + beta)
-      return self.original(x, bias, beta, row_mask, rows)
-
-    self.target.bn_relu_pool = tapped
-    return self
-
-  def __exit__(self, *exc):
-    self.target.bn_relu_pool = self.original
+    self.tensors.append(centred * tf.math.rsqrt(var + learner.BN_EPSILON) + beta)
+    return x
 
 
 def replay(stem, dtype='float32', folder=None, flips=(), bn_grad='exact'):
@@ -151,7 +144,6 @@ def fixture_digest(stem, folder=None):
 
 
 def _replay(stem, dtype, folder, flips, bn_grad):
-  from models.taml import learner
   d = golden.load(stem, READ_COMPANIONS + (FUSED_COMPANION,) * (bn_grad == 'fused'), folder)
   cfg = fixture_config(d, bn_grad)
   params = TamlParameters(cfg)
@@ -167,11 +159,11 @@ def _replay(stem, dtype, folder, flips, bn_grad):
 
   @tf.function   # the compiled path, as meta_train runs it
   def forward_and_gradients(ep):
-    with DecisionTaps(learner, flips) as taps:
-      with tf.GradientTape() as tape:
-        out = metabatch_forward({n: variables[n].read_value() for n in names}, ep, cfg,
-                                sample=False)
-        loss = outer_loss(out)
+    taps = DecisionTaps(flips)
+    with tf.GradientTape() as tape:
+      out = metabatch_forward({n: variables[n].read_value() for n in names}, ep, cfg,
+                              sample=False, tap=taps)
+      loss = outer_loss(out)
     return out, loss, tape.gradient(loss, [variables[n] for n in names]), taps.tensors
 
   out, loss, grads, taps = forward_and_gradients(episode(d, dtype))
@@ -409,7 +401,6 @@ def tap_place(tap, cfg):
 
 
 def learner_blocks():
-  from models.taml import learner
   return learner.N_BLOCKS
 
 

@@ -136,5 +136,5 @@ def test_block_variants_differ_only_at_second_order(control_flow_v1):
 
 def test_unknown_bn_grad_is_refused():
   with pytest.raises(ValueError, match='bn_grad'):
-    learner.bn_relu_pool_variant(tf.zeros([2, 4, 4, 1]), tf.zeros([1]), tf.zeros([1]),
-                                 bn_grad='fast')
+    learner.conv_block(tf.zeros([2, 4, 4, 1]), tf.zeros([3, 3, 1, 1]), tf.zeros([1]),
+                       tf.zeros([1]), bn_grad='fast')

@@ -128,7 +128,7 @@ def test_anil_equals_maml_with_the_body_step_masked_float64():
       cent = fn(values)
       loss = tf.reduce_mean(cent)
     grads = tape.gradient(loss, values)
-    # the conv biases have no gradient path at all (learner.bn_relu_pool_variant)
+    # the conv biases have no gradient path at all (learner.bn_relu_pool)
     return cent.numpy(), {k: grads[k].numpy() for k in learned if grads[k] is not None}
 
   cent_anil, grads_anil = objective_and_gradients(

@@ -231,13 +231,15 @@ def test_mirrored_strategy_matches_one_device(tmp_path):
     # the whole loop (logs, checkpoint, evaluation) under the mirrored strategy
     from data.tdr import tfrecords as tfr
     from common.run_dir import RunDirectory
-    from training.tdr import fit
+    from training.tdr import TDRRun
     job = %r
     tfr.write(job + '/test.tfrecords', x.astype(np.uint8), y)
     streams = lambda train_batches, target_batches: (it, it)
-    out = fit(t, streams, tfr.eval_dataset(job + '/test.tfrecords', 4, (28, 28, 1)),
-              RunDirectory(job, '--job-dir'), t.current_step() + 4, log_freq=2, eval_freq=2,
-              log=lambda s: None, progress_bar=False)
+    run = TDRRun(t, streams, tfr.eval_dataset(job + '/test.tfrecords', 4, (28, 28, 1)),
+                 RunDirectory(job, '--job-dir'), t.current_step() + 4, log_freq=2,
+                 eval_freq=2, log=lambda s: None, progress_bar=False)
+    run.train()
+    out = run.test()
     print('FITSTEP', out['step'])
   ''' % (str(REPO), str(tmp_path)))
   proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,

@@ -1,7 +1,8 @@
 """Training loops of gmvae_main.py: Meta-GMVAE (Omniglot images or miniImageNet
 features) and the SimCLR feature extractor, on the run lifecycle of common/
 (locked run directory, atomic checkpoints with every random state, time-based
-and signal checkpoints, non-finite guard).
+and signal checkpoints, non-finite guard).  The compiled steps they call are
+training/gmvae_steps.py (Meta-GMVAE) and training/simclr_steps.py (SimCLR).
 
 Evaluations persist: each validation and test appends records to
 `<save-dir>/results.jsonl` (common/results.py), each test setting writes its own
@@ -23,14 +24,14 @@ from common.progress import progress
 from common.results import RESULTS_FILE, CompleteFile, append_record, record
 from common.tensorboard import RunBoard
 from data.gmvae import episodes
-from models.gmvae import decoders, em, gmvae
-from training.gmvae_steps import GMVAETrainer
+from training.gmvae_steps import GMVAETrainer, make_image_step
 
 IMAGE_SET_PER_CLASS = 4   # images per validation class in the TensorBoard image set
 
 
 class GMVAERun:
-  """Meta-GMVAE training with validation, best checkpoints per shot and the final test.
+  """Meta-GMVAE training with validation, best checkpoints per shot (`train()`) and
+  the test (`test()`: after `train()`, or alone to re-test a trained run).
 
   splits: dict train/val/test of [K, N, ...] arrays; val_shots: shots validated every
   freq_iters (a best checkpoint each); test_plan: (best-checkpoint shot, test shot) pairs.
@@ -59,6 +60,7 @@ class GMVAERun:
     if cfg.images:
       self.image_set = image_set(splits['val'], opts.way)
       self.image_step = make_image_step(self.trainer)
+    self.trained = False   # train() ran in this process: test() takes its parameters
 
   def best_path(self, shot):
     return self.run_dir.join('%dshot_best' % shot)
@@ -105,6 +107,7 @@ class GMVAERun:
           bar.close()
           signals.exit_after_save(step, self.store.path(step))
     bar.close()
+    self.trained = True
 
   def validate(self, epoch):
     """1- and 5-shot (or --shot) validation; a new best is published at once."""
@@ -150,9 +153,12 @@ class GMVAERun:
 
   def test(self):
     """Test accuracy +- 95% interval with the best checkpoint of each plan entry
-    (the current parameters when none was written, e.g. --train-iters 0).
+    (the current parameters when none was written, e.g. --train-iters 0; a re-test
+    without `train()` first restores the newest checkpoint, the final weights).
     Printed, recorded in results.jsonl and tb/test, and kept in a log named by
     the evaluation setting (written whole, so a killed re-test keeps the last one)."""
+    if not self.trained:
+      self.restore_trained()
     o = self.opts
     results = {}
     shots = '-'.join(str(shot) for _, shot in self.test_plan)
@@ -176,15 +182,13 @@ class GMVAERun:
     self.board.flush()
     return results
 
-  def test_only(self):
-    """Re-test a trained run: the newest checkpoint (the final weights), then each
-    test shot's best checkpoint, as the test at the end of training."""
+  def restore_trained(self):
+    """The newest checkpoint of a run trained before (a re-test: --test-only)."""
     start, _ = self.store.restore_latest()
     require(start is not None, 'no checkpoint in %s: train first (gmvae_main.py without '
             '--test-only)' % self.store.directory)
     self.log('testing %s (iteration %d) with its best checkpoints'
              % (self.store.path(start), int(self.trainer.step.numpy())))
-    return self.test()
 
 
 def image_set(classes, way):
@@ -192,28 +196,6 @@ def image_set(classes, way):
   [1, way * IMAGE_SET_PER_CLASS, 28, 28, 1] (fixed, so images compare over a run)."""
   x = classes[:way, :IMAGE_SET_PER_CLASS]
   return np.asarray(x, np.float32).reshape((1, -1) + x.shape[2:])
-
-
-def make_image_step(trainer):
-  """`x [1, S, 28, 28, 1] -> (reconstructions [S, 28, 28, 1], mixture means decoded
-  [K, 28, 28, 1])`: eval-mode batch norm, z = the posterior mean, the EM started from
-  the first K points.  Reads the parameters only (no random draw, no update)."""
-  cfg = trainer.cfg
-
-  @tf.function
-  def image_step(x):
-    p = trainer.params
-    eps = tf.zeros([x.shape[1], 1, cfg.latent_size])
-    _, _, _, z = gmvae.sample_posterior(p, cfg, x, eps, training=False)
-    _, rec = gmvae.reconstruction_loss(p, cfg, z, x, training=False)
-    points = tf.reshape(z, [1, -1, cfg.latent_size])
-    _, means = em.unsupervised_em(points, points[:, :cfg.component_size],
-                                  cfg.unsupervised_em_iters, cfg.fix_pi)
-    logits = decoders.omniglot_decoder(p, means[0], cfg.hidden_size, False,
-                                       dtype=cfg.conv_compute_dtype)
-    return rec[0, :, 0], tf.sigmoid(logits)
-
-  return image_step
 
 
 def image_grid(rows):
@@ -227,8 +209,7 @@ class SimCLRRun:
   def __init__(self, images_root, opts, run_dir, log=print):
     from data.gmvae import mimgnet
     from models.gmvae import simclr
-    from models.gmvae.layers import bn_running_update
-    from training.gmvae_steps import make_state
+    from training.simclr_steps import SimCLRTrainer
     self.mimgnet, self.simclr, self.log, self.opts = mimgnet, simclr, log, opts
     self.run_dir = run_dir
     self.root = images_root
@@ -237,35 +218,13 @@ class SimCLRRun:
     self.train_images = mimgnet.load_images(images_root, 'train')
     require(len(self.train_images) >= opts.batch_size, '--batch-size %d is larger than the %d '
             'training images' % (opts.batch_size, len(self.train_images)))
-    init = simclr.init_params(opts.hidden_size, opts.seed)
-    self.params, self.trainable, self.m, self.v = make_state(init)
-    self.step = tf.Variable(0, dtype=tf.int64)   # batches done, over all epochs
-    self.lr = tf.Variable(opts.lr, dtype=tf.float32)
-    self._bn_update = bn_running_update
-    self.ckpt = tf.train.Checkpoint(params=self.params, m=self.m, v=self.v, step=self.step)
-    self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, self.params,
+    self.trainer = SimCLRTrainer(opts.hidden_size, opts.lr, opts.batch_size,
+                                 self.train_images.shape[1:], opts.seed)
+    t = self.trainer
+    self.ckpt = tf.train.Checkpoint(params=t.params, m=t.m, v=t.v, step=t.step)
+    self.store = CheckpointStore(run_dir.join('ckpt'), self.ckpt, t.params,
                                  keep=opts.keep_checkpoints, log=log, trainer='simclr',
                                  run=run_dir)
-    size = self.train_images.shape[1:]
-    spec = tf.TensorSpec((opts.batch_size,) + size, tf.float32)
-    self.train_step = tf.function(self._train_step, input_signature=[spec, spec])
-    self.features = tf.function(lambda x: simclr.encode(self.params, simclr.normalize(x), False))
-
-  def _train_step(self, x_i, x_j):
-    from training.gmvae_steps import adam_l2_update
-    s = self.simclr
-    stats_i, stats_j = {}, {}
-    with tf.GradientTape() as tape:
-      z_i = s.project(self.params, s.encode(self.params, x_i, True, stats_i))
-      z_j = s.project(self.params, s.encode(self.params, x_j, True, stats_j))
-      loss = s.nt_xent(z_i, z_j)
-    grads = tape.gradient(loss, {n: self.params[n] for n in self.trainable})
-    if tf.math.is_finite(loss):
-      self.step.assign_add(1)
-      adam_l2_update(self.params, grads, self.m, self.v, self.step, self.lr, 0.)
-      self._bn_update(self.params, stats_i)     # the encoder ran twice in train mode
-      self._bn_update(self.params, stats_j)
-    return loss
 
   def train(self):
     """--train-epochs epochs (--debug: one batch); resumable within an epoch: a
@@ -292,12 +251,12 @@ class SimCLRRun:
         if b and state:   # resumed within this epoch
           set_random_state(rng, state['rng'])
           losses = list(state['losses'])
-        self.lr.assign(s.cosine_lr(o.lr, epoch, n_batches))
+        self.trainer.lr.assign(s.cosine_lr(o.lr, epoch, n_batches))
         while b < n_batches and step < total:
           images = self.train_images[order[b * o.batch_size:(b + 1) * o.batch_size]]
           views = [s.augment(images, s.augment_params(rng, len(images), images.shape[1]))
                    for _ in range(2)]
-          loss = float(self.train_step(*views))
+          loss = float(self.trainer.train_step(*views))
           check_finite_loss(loss, step + 1, self.store, 'SimCLR loss')
           losses.append(loss)
           step, b = step + 1, b + 1
@@ -320,7 +279,7 @@ class SimCLRRun:
     for split in self.mimgnet.SPLITS:
       images = (self.train_images if split == 'train'
                 else self.mimgnet.load_images(self.root, split))
-      feats = [self.features(tf.constant(images[i:i + o.batch_size])).numpy()
+      feats = [self.trainer.features(tf.constant(images[i:i + o.batch_size])).numpy()
                for i in progress(range(0, len(images), o.batch_size), unit='batch',
                                  desc='%s features' % split, disable=not o.progress)]
       feats = np.concatenate(feats)

@@ -1,5 +1,5 @@
-"""Compiled Meta-GMVAE training and evaluation steps, PyTorch-style Adam, replica
-sharding (the loop is training/gmvae.py).
+"""Compiled Meta-GMVAE training, evaluation and TensorBoard-image steps,
+PyTorch-style Adam, replica sharding (the loop is training/gmvae.py).
 
 `GMVAETrainer` holds the parameters (tf.Variables named by the original
 `state_dict` keys), the Adam moments and a `tf.random.Generator`, all of which
@@ -8,9 +8,9 @@ go into the checkpoint, so a killed run resumes with the same random stream.
 import numpy as np
 import tensorflow as tf
 
-from models.gmvae import gmvae
+from models.gmvae import decoders, em, gmvae
 from common import distribute
-from models.gmvae.layers import bn_running_update, cross_replica_statistics, is_buffer
+from models.gmvae.layers import LayerOps, bn_running_update, is_buffer
 
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
@@ -65,6 +65,8 @@ class GMVAETrainer(tf.Module):
     self.batch_size = batch_size
     self.n_local = distribute.check_divisible(batch_size, self.strategy, '--batch-size')
     self.split = self.strategy.num_replicas_in_sync > 1
+    # split: batch norm pools its statistics over every replica's images
+    self.layer_ops = LayerOps(cross_replica=self.split)
     init = gmvae.init_params(cfg, seed)
     self.names = sorted(init)
     with self.strategy.scope():
@@ -100,7 +102,7 @@ class GMVAETrainer(tf.Module):
     """forward() in training mode, gradients of rec + kl, and the BN batch statistics."""
     stats = {}
     with tf.GradientTape() as tape:
-      out = gmvae.forward(self.params, self.cfg, x, eps, init_idx, True, stats)
+      out = gmvae.forward(self.params, self.cfg, x, eps, init_idx, True, stats, self.layer_ops)
     grads = tape.gradient(out['loss'], {n: self.params[n] for n in self.trainable_names})
     return out, grads, stats
 
@@ -114,8 +116,7 @@ class GMVAETrainer(tf.Module):
     eps = tf.reshape(eps, [self.batch_size, sample] + eps.shape[1:].as_list())
     x, eps, init_idx = (distribute.replica_slice(t, n) for t in (x, eps, init_idx))
     eps = tf.reshape(eps, [n * sample] + eps.shape[2:].as_list())
-    with cross_replica_statistics():   # batch norm over every replica's images
-      out, grads, stats = self.loss_and_grads(x, eps, init_idx)
+    out, grads, stats = self.loss_and_grads(x, eps, init_idx)
     share = n / self.batch_size
     grads = {k: g * share for k, g in grads.items()}
     return out['rec_loss'] * share, out['kl_loss'] * share, grads, stats
@@ -155,3 +156,25 @@ class GMVAETrainer(tf.Module):
     pred = self.predict_step(tf.constant(x_tr, tf.float32), tf.constant(y_tr, tf.int32),
                              tf.constant(x_te, tf.float32)).numpy()
     return np.mean(pred == y_te, axis=-1)
+
+
+def make_image_step(trainer):
+  """`x [1, S, 28, 28, 1] -> (reconstructions [S, 28, 28, 1], mixture means decoded
+  [K, 28, 28, 1])`: eval-mode batch norm, z = the posterior mean, the EM started from
+  the first K points.  Reads the parameters only (no random draw, no update)."""
+  cfg = trainer.cfg
+
+  @tf.function
+  def image_step(x):
+    p = trainer.params
+    eps = tf.zeros([x.shape[1], 1, cfg.latent_size])
+    _, _, _, z = gmvae.sample_posterior(p, cfg, x, eps, training=False)
+    _, rec = gmvae.reconstruction_loss(p, cfg, z, x, training=False)
+    points = tf.reshape(z, [1, -1, cfg.latent_size])
+    _, means = em.unsupervised_em(points, points[:, :cfg.component_size],
+                                  cfg.unsupervised_em_iters, cfg.fix_pi)
+    logits = decoders.omniglot_decoder(p, means[0], cfg.hidden_size, False,
+                                       dtype=cfg.conv_compute_dtype)
+    return rec[0, :, 0], tf.sigmoid(logits)
+
+  return image_step

@@ -1,4 +1,5 @@
-"""meta_train / meta_test loops of Bayesian TAML (and the MAML / Meta-SGD baselines).
+"""meta_train / meta_test loops of Bayesian TAML (and the MAML / Meta-SGD baselines):
+`TAMLRun(flags, run_dir).train()` / `.test()`.
 
 Thin orchestration: the math lives in models/taml/ (methods, objective), the
 compiled steps in training/taml_steps.py, the episodes in data/episodes.py, the
@@ -48,8 +49,9 @@ def config_from_flags(f):
                     method=f.method or '', fixed_support=f.jit, encoder_dtype=precision.compute_dtype(f.mixed_precision))
 
 
-class Run:
-  """Parameters, samplers and compiled steps shared by meta_train and meta_test."""
+class Phase:
+  """The parameters, strategy and episode samplers of one phase: meta_train
+  (`mtr`, `mval` splits) or meta_test (`mte`)."""
 
   def __init__(self, f, splits_id, splits_ood):
     self.f = f
@@ -92,50 +94,50 @@ def _log(logfile, line):
   logfile.flush()
 
 
-def _all_samplers(run):
-  out = {'id/' + k: v for k, v in run.id_samplers.items()}
-  out.update({'ood/' + k: v for k, v in run.ood_samplers.items()})
+def _all_samplers(phase):
+  out = {'id/' + k: v for k, v in phase.id_samplers.items()}
+  out.update({'ood/' + k: v for k, v in phase.ood_samplers.items()})
   return out
 
 
-def sampler_states(run):
+def sampler_states(phase):
   """The episode samplers' random states, as JSON (saved with each checkpoint)."""
-  return {name: random_state_json(s.rng) for name, s in _all_samplers(run).items()}
+  return {name: random_state_json(s.rng) for name, s in _all_samplers(phase).items()}
 
 
-def restore_sampler_states(run, states):
-  samplers = _all_samplers(run)
+def restore_sampler_states(phase, states):
+  samplers = _all_samplers(phase)
   for name, state in states.items():
     if name in samplers:
       set_random_state(samplers[name].rng, state)
 
 
-def validation_ood_sets(run):
+def validation_ood_sets(phase):
   """The OOD set(s) validated: the first with a validation split, as the original."""
-  return [(n, s) for n, s in run.ood_samplers.items() if 'mval' in s.classes][:1]
+  return [(n, s) for n, s in phase.ood_samplers.items() if 'mval' in s.classes][:1]
 
 
-def validate(run, eval_step, task_accs=None):
+def validate(phase, eval_step, task_accs=None):
   """Mean cent, kl, id_acc (per id dataset) and ood_acc over `n_val_tasks` tasks.
 
   task_accs: a dict that receives ('id' | 'ood', dataset) -> per-task accuracies."""
-  f = run.f
+  f = phase.f
   n_batches = max(f.n_val_tasks // f.metabatch, 1)
   task_accs = {} if task_accs is None else task_accs
   results = {}
-  for name, sampler in run.id_samplers.items():
+  for name, sampler in phase.id_samplers.items():
     avg = reporting.Averages('cent', 'kl', 'id_acc')
     accs = task_accs.setdefault(('id', name), [])
     for j in progress(range(n_batches), desc='val/%s' % name, unit='batch', leave=False,
-                      disable=not run.chief):
-      cent, kl, acc = eval_step(run.episode(sampler, 'mval'), run.seed(j))
+                      disable=not phase.chief):
+      cent, kl, acc = eval_step(phase.episode(sampler, 'mval'), phase.seed(j))
       avg.add(cent=cent, kl=kl, id_acc=acc)
       accs.append(acc.numpy())
     results[name] = avg.means()
-  for name, sampler in validation_ood_sets(run):
-    accs = [eval_step(run.episode(sampler, 'mval'), run.seed(j))[2]
+  for name, sampler in validation_ood_sets(phase):
+    accs = [eval_step(phase.episode(sampler, 'mval'), phase.seed(j))[2]
             for j in progress(range(n_batches), desc='val/%s' % name, unit='batch',
-                              leave=False, disable=not run.chief)]
+                              leave=False, disable=not phase.chief)]
     results['ood'] = {'ood_acc': float(np.mean(accs))}
     task_accs[('ood', name)] = [a.numpy() for a in accs]
   return results
@@ -213,99 +215,6 @@ def finite_results(results, i):
   return not bad
 
 
-def meta_train(f, run_dir):
-  """Meta-train into `run_dir` (a locked `common.run_dir.RunDirectory`), resuming
-  from its newest intact checkpoint."""
-  run = Run(f, ['mtr', 'mval'], ['mval'])
-  cfg = run.cfg
-  strategy = run.strategy
-  with strategy.scope():
-    optimizer = steps.make_optimizer(f.meta_lr)
-    best_score = tf.Variable(-np.inf, dtype=tf.float64, name='best_score')
-  logfile = open(run_dir.join('train.log') if run.chief else os.devnull, 'a')
-  log = lambda line: _log(logfile, line)
-  ckpt = tf.train.Checkpoint(model=run.params, optimizer=optimizer, best_score=best_score)
-  store = CheckpointStore(run_dir.join('ckpt'), ckpt, run.params.by_name, keep=f.keep_checkpoints,
-                          name='model', strategy=strategy, log=log, trainer='taml',
-                          run=run_dir, links=[run_dir.join('best')])
-  best = tf.train.Checkpoint(model=run.params)
-  start, state = store.restore_latest()
-  run_dir.commit_config()   # training starts: config.json records it
-  if start is None:
-    start = 0
-    log(' '.join('--%s=%s' % (k, v) for k, v in sorted(vars(f).items())))
-  else:
-    restore_sampler_states(run, state['samplers'])
-    optimizer.learning_rate.assign(f.meta_lr)   # the checkpoint's, unless --override_config
-    log('resumed from iteration %d (%s)' % (start, store.path(start)))
-  train_step = steps.make_train_step(run.params, optimizer, cfg, f.metabatch, f.jit,
-                                     strategy)
-  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, strategy=strategy)
-  balancing = cfg.algorithm.balancing
-  balance_step = (steps.make_balancing_step(run.params, cfg, 10)
-                  if {'omega', 'gamma'} & set(balancing) else None)
-  summary_step = (steps.make_balancing_summary_step(run.params, cfg, f.metabatch)
-                  if balancing else None)
-  board = RunBoard(run_dir, strategy)
-  avg = reporting.Averages('cent', 'kl', 'id_acc')
-  names = list(run.id_samplers)
-  timer = SaveTimer(f.save_minutes)
-  bar = progress(range(start + 1, f.n_train_iters + 1), initial=start,
-                     total=f.n_train_iters, desc='meta_train', unit='iter',
-                     disable=not run.chief)
-  t0 = time.time()
-  with StopSignals() as signals:
-    for i in bar:
-      sampler = run.id_samplers[names[i % len(names)]]
-      episode = run.episode(sampler, 'mtr')
-      out = train_step(episode, run.seed(i))
-      check_finite_loss(float(out['loss']), i, store, 'outer loss')
-      avg.add(cent=out['cent'], kl=out['kl'], id_acc=out['acc'])
-      if i % f.log_freq == 0:
-        means = avg.means()
-        log('Iter %d start, learning rate %f (%.2f s/iter)'
-            % (i, f.meta_lr, (time.time() - t0) / f.log_freq))
-        log(avg.line('train'))
-        bar.set_postfix({k: '%.3f' % v for k, v in means.items()}, refresh=False)
-        board.scalars('train', means, i)
-        if summary_step is not None:   # the balancing variables on this step's tasks
-          write_balancing_summaries(board, summary_step, episode, i)
-        avg.clear()
-        t0 = time.time()
-      validated = i % f.val_freq == 0 or i == f.n_train_iters
-      if i % f.hist_freq == 0 or validated:   # so that short runs have histograms too
-        with board.as_default('train', i):
-          for name, var in run.params.by_name.items():
-            tf.summary.histogram(name, var)
-      if validated:
-        store.check_finite(i)   # nothing of a non-finite model is written, best/ included
-        task_accs = {}
-        results = validate(run, eval_step, task_accs)
-        for line in validation_lines(results, i):
-          log(line)
-        score = selection_score(results, cfg.multi_dataset)
-        if run.chief:
-          measured = record_evaluation(run_dir, f, cfg, 'val', task_accs, i, 0)
-          board.scalars('val', dict(validation_scalars(results, measured), score=score), i)
-          board.flush()
-        if finite_results(results, i) and score > best_score.numpy():
-          best_score.assign(score)
-          store.publish(run_dir.join('best'), i, best,
-                        {'iteration': i, 'score': score, 'results': results})
-          log('new best model at iteration %d (score %.4f)' % (i, score))
-      if balance_step is not None and i % f.balance_freq == 0:
-        log_balancing_tables(run, cfg, balance_step, names, log)
-      # after everything that draws episodes in iteration i, so a resume replays exactly
-      if validated or i % f.save_freq == 0 or timer.due() or signals.stop:
-        store.save(i, {'iteration': i, 'samplers': sampler_states(run)})
-        timer.reset()
-      if signals.stop and i < f.n_train_iters:
-        bar.close()
-        signals.exit_after_save(i, store.path(i))
-  bar.close()   # the last iteration always validated and saved
-  logfile.close()
-
-
 def validation_scalars(results, measured):
   """`evaluation_scalars` plus each id dataset's cent and kl."""
   out = evaluation_scalars(measured)
@@ -325,50 +234,152 @@ def write_balancing_summaries(board, summary_step, episode, i):
         tf.summary.histogram('balancing/' + name, summary[name])
 
 
-def log_balancing_tables(run, cfg, balance_step, names, log):
+def log_balancing_tables(phase, cfg, balance_step, names, log):
   """The original's omega / gamma tables for 10 validation tasks (id, then ood)."""
-  tables = [('ID ', run.id_samplers[names[0]])]
-  ood_val = [s for s in run.ood_samplers.values() if 'mval' in s.classes]
+  tables = [('ID ', phase.id_samplers[names[0]])]
+  ood_val = [s for s in phase.ood_samplers.values() if 'mval' in s.classes]
   if len(names) == 1 and ood_val:
     tables.append(('OOD', ood_val[0]))
   for flag, sampler in tables:
-    ep = run.episode(sampler, 'mval', n_tasks=10)
+    ep = phase.episode(sampler, 'mval', n_tasks=10)
     omega, gamma = balance_step(ep['xtr'], ep['ytr'])
     log(reporting.balancing_table(
         flag, ep['ytr'].numpy(), omega.numpy() if 'omega' in cfg.algorithm.balancing else None,
         gamma.numpy() if 'gamma' in cfg.algorithm.balancing else None))
 
 
-def meta_test(f, run_dir):
-  """Meta-test the best validated model of `run_dir` on the `mte` splits."""
-  best_path = run_dir.join('best')
-  require(os.path.isdir(best_path),
-          'no validated checkpoint in %s (expected %s/): run meta_train to the end '
-          'or until its first validation' % (run_dir.path, best_path))
-  run = Run(f, ['mte'], ['mte'])
-  cfg = run.cfg
-  info = read_folder(best_path, tf.train.Checkpoint(model=run.params),
-                     check=lambda status: status.assert_existing_objects_matched(),
-                     trainer='taml', variables=run.params.by_name)
-  eval_step = steps.make_eval_step(run.params, cfg, f.metabatch, f.n_mc_samples, run.strategy)
-  n_batches = max(f.n_test_episodes // f.metabatch, 1)
-  task_accs = {}
-  # complete or not at all: an interrupted re-run keeps an earlier log of this setting
-  with CompleteFile(test_log_path(run_dir, f)) if run.chief else open(os.devnull, 'w') as logfile:
-    _log(logfile, 'Meta-test model-%d' % info['iteration'])
-    for flag, samplers in (('id ', run.id_samplers), ('ood', run.ood_samplers)):
-      for name, sampler in samplers.items():
-        accs = task_accs.setdefault((flag.strip(), name), [])
-        for j in progress(range(n_batches), desc='%s/%s' % (flag.strip(), name),
-                          unit='batch', disable=not run.chief):
-          accs.append(eval_step(run.episode(sampler, 'mte'), run.seed(j))[2].numpy())
-        _log(logfile, reporting.confidence_line(flag, name, np.concatenate(accs)))
-  if run.chief:
-    measured = record_evaluation(run_dir, f, cfg, 'test', task_accs, info['iteration'],
-                                 f.n_mc_samples)
-    board = RunBoard(run_dir, run.strategy)
-    board.scalars('test', evaluation_scalars(measured), info['iteration'])
-    board.flush()
+class TAMLRun:
+  """A TAML-family run directory `run_dir` (a locked `common.run_dir.RunDirectory`)
+  with the parsed flags `f`: `train()` is --mode meta_train, `test()` --mode meta_test."""
+
+  def __init__(self, f, run_dir):
+    self.f, self.run_dir = f, run_dir
+
+  def train(self):
+    """Meta-train into the run directory, resuming from its newest intact checkpoint."""
+    f, run_dir = self.f, self.run_dir
+    phase = Phase(f, ['mtr', 'mval'], ['mval'])
+    cfg = phase.cfg
+    strategy = phase.strategy
+    with strategy.scope():
+      optimizer = steps.make_optimizer(f.meta_lr)
+      best_score = tf.Variable(-np.inf, dtype=tf.float64, name='best_score')
+    logfile = open(run_dir.join('train.log') if phase.chief else os.devnull, 'a')
+    log = lambda line: _log(logfile, line)
+    ckpt = tf.train.Checkpoint(model=phase.params, optimizer=optimizer, best_score=best_score)
+    store = CheckpointStore(run_dir.join('ckpt'), ckpt, phase.params.by_name,
+                            keep=f.keep_checkpoints, name='model', strategy=strategy, log=log,
+                            trainer='taml', run=run_dir, links=[run_dir.join('best')])
+    best = tf.train.Checkpoint(model=phase.params)
+    start, state = store.restore_latest()
+    run_dir.commit_config()   # training starts: config.json records it
+    if start is None:
+      start = 0
+      log(' '.join('--%s=%s' % (k, v) for k, v in sorted(vars(f).items())))
+    else:
+      restore_sampler_states(phase, state['samplers'])
+      optimizer.learning_rate.assign(f.meta_lr)   # the checkpoint's, unless --override_config
+      log('resumed from iteration %d (%s)' % (start, store.path(start)))
+    train_step = steps.make_train_step(phase.params, optimizer, cfg, f.metabatch, f.jit,
+                                       strategy)
+    eval_step = steps.make_eval_step(phase.params, cfg, f.metabatch, strategy=strategy)
+    balancing = cfg.algorithm.balancing
+    balance_step = (steps.make_balancing_step(phase.params, cfg, 10)
+                    if {'omega', 'gamma'} & set(balancing) else None)
+    summary_step = (steps.make_balancing_summary_step(phase.params, cfg, f.metabatch)
+                    if balancing else None)
+    board = RunBoard(run_dir, strategy)
+    avg = reporting.Averages('cent', 'kl', 'id_acc')
+    names = list(phase.id_samplers)
+    timer = SaveTimer(f.save_minutes)
+    bar = progress(range(start + 1, f.n_train_iters + 1), initial=start,
+                   total=f.n_train_iters, desc='meta_train', unit='iter',
+                   disable=not phase.chief)
+    t0 = time.time()
+    with StopSignals() as signals:
+      for i in bar:
+        sampler = phase.id_samplers[names[i % len(names)]]
+        episode = phase.episode(sampler, 'mtr')
+        out = train_step(episode, phase.seed(i))
+        check_finite_loss(float(out['loss']), i, store, 'outer loss')
+        avg.add(cent=out['cent'], kl=out['kl'], id_acc=out['acc'])
+        if i % f.log_freq == 0:
+          means = avg.means()
+          log('Iter %d start, learning rate %f (%.2f s/iter)'
+              % (i, f.meta_lr, (time.time() - t0) / f.log_freq))
+          log(avg.line('train'))
+          bar.set_postfix({k: '%.3f' % v for k, v in means.items()}, refresh=False)
+          board.scalars('train', means, i)
+          if summary_step is not None:   # the balancing variables on this step's tasks
+            write_balancing_summaries(board, summary_step, episode, i)
+          avg.clear()
+          t0 = time.time()
+        validated = i % f.val_freq == 0 or i == f.n_train_iters
+        if i % f.hist_freq == 0 or validated:   # so that short runs have histograms too
+          with board.as_default('train', i):
+            for name, var in phase.params.by_name.items():
+              tf.summary.histogram(name, var)
+        if validated:
+          store.check_finite(i)   # nothing of a non-finite model is written, best/ included
+          task_accs = {}
+          results = validate(phase, eval_step, task_accs)
+          for line in validation_lines(results, i):
+            log(line)
+          score = selection_score(results, cfg.multi_dataset)
+          if phase.chief:
+            measured = record_evaluation(run_dir, f, cfg, 'val', task_accs, i, 0)
+            board.scalars('val', dict(validation_scalars(results, measured), score=score), i)
+            board.flush()
+          if finite_results(results, i) and score > best_score.numpy():
+            best_score.assign(score)
+            store.publish(run_dir.join('best'), i, best,
+                          {'iteration': i, 'score': score, 'results': results})
+            log('new best model at iteration %d (score %.4f)' % (i, score))
+        if balance_step is not None and i % f.balance_freq == 0:
+          log_balancing_tables(phase, cfg, balance_step, names, log)
+        # after everything that draws episodes in iteration i, so a resume replays exactly
+        if validated or i % f.save_freq == 0 or timer.due() or signals.stop:
+          store.save(i, {'iteration': i, 'samplers': sampler_states(phase)})
+          timer.reset()
+        if signals.stop and i < f.n_train_iters:
+          bar.close()
+          signals.exit_after_save(i, store.path(i))
+    bar.close()   # the last iteration always validated and saved
+    logfile.close()
+
+  def test(self):
+    """Meta-test the best validated model of the run directory on the `mte` splits."""
+    f, run_dir = self.f, self.run_dir
+    best_path = run_dir.join('best')
+    require(os.path.isdir(best_path),
+            'no validated checkpoint in %s (expected %s/): run meta_train to the end '
+            'or until its first validation' % (run_dir.path, best_path))
+    phase = Phase(f, ['mte'], ['mte'])
+    cfg = phase.cfg
+    info = read_folder(best_path, tf.train.Checkpoint(model=phase.params),
+                       check=lambda status: status.assert_existing_objects_matched(),
+                       trainer='taml', variables=phase.params.by_name)
+    eval_step = steps.make_eval_step(phase.params, cfg, f.metabatch, f.n_mc_samples,
+                                     phase.strategy)
+    n_batches = max(f.n_test_episodes // f.metabatch, 1)
+    task_accs = {}
+    # complete or not at all: an interrupted re-run keeps an earlier log of this setting
+    with (CompleteFile(test_log_path(run_dir, f)) if phase.chief
+          else open(os.devnull, 'w')) as logfile:
+      _log(logfile, 'Meta-test model-%d' % info['iteration'])
+      for flag, samplers in (('id ', phase.id_samplers), ('ood', phase.ood_samplers)):
+        for name, sampler in samplers.items():
+          accs = task_accs.setdefault((flag.strip(), name), [])
+          for j in progress(range(n_batches), desc='%s/%s' % (flag.strip(), name),
+                            unit='batch', disable=not phase.chief):
+            accs.append(eval_step(phase.episode(sampler, 'mte'), phase.seed(j))[2].numpy())
+          _log(logfile, reporting.confidence_line(flag, name, np.concatenate(accs)))
+    if phase.chief:
+      measured = record_evaluation(run_dir, f, cfg, 'test', task_accs, info['iteration'],
+                                   f.n_mc_samples)
+      board = RunBoard(run_dir, phase.strategy)
+      board.scalars('test', evaluation_scalars(measured), info['iteration'])
+      board.flush()
 
 
 def test_log_path(run_dir, f):

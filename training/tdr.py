@@ -38,13 +38,13 @@ def test_records(cm, step, setting):
           for metric, c, mean, ci95, n in rows]
 
 
-def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
-        eval_freq=1000, periodic_eval=False, batch_size=50, log=print, progress_bar=True,
-        save_minutes=10, keep_checkpoints=3, setting=None):
-  """Train to `train_steps` with logs, TensorBoard (`tb/train`, evaluations in
-  `tb/test`), checkpoints (resume) and evaluation; write and return the final
-  metrics (also `metrics.json`; every evaluation's records in results.jsonl).
-  `setting`: what identifies the run in its records (dataset, model, seed, ...).
+class TDRRun:
+  """The TDR loop of `trainer` (training/tdr_steps.py) in `run_dir`: `train()` to
+  `train_steps` with logs, TensorBoard (`tb/train`, evaluations in `tb/test`),
+  checkpoints (resume) and the --eval evaluations; then `test()`, the final
+  evaluation, written and returned with the run's totals (also `metrics.json`;
+  every evaluation's records in results.jsonl).  `setting`: what identifies the
+  run in its records (dataset, model, seed, ...).
 
   `make_streams(train_batches, target_batches)` gives the (train, target)
   iterators with that many batches already drawn; `test_dataset` is a dataset
@@ -55,95 +55,120 @@ def fit(trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
   running mean, since this process started, of the values at the logged steps
   (the original's logging hook ran the metric updates only at those steps).
   """
-  strategy = trainer.strategy
-  chief = distribute.is_chief(strategy)
-  watch = {v.path: v for v in trainer.model.trainable_variables}
-  watch['class_weights'] = trainer.class_weights
-  store = CheckpointStore(run_dir.join('checkpoints'), trainer.checkpoint(), watch,
-                          keep=keep_checkpoints, name='model', strategy=strategy, log=log,
-                          trainer='tdr', run=run_dir)
-  start, state = store.restore_latest(
-      check=lambda status: status.assert_existing_objects_matched())
-  run_dir.commit_config()   # training starts: config.json records it
-  if start is not None:
-    log('resumed from %s at step %d' % (store.path(start), trainer.current_step()))
-  board = RunBoard(run_dir, strategy)
-  start = trainer.current_step()
-  train_it, val_it = make_streams(*trainer.batches_drawn(start))
-  target = {}
-  streaming = {}   # name -> [sum, count] of the logged values
-  history = list((state or {}).get('history', []))   # the evaluations before a resume
-  t0, last_t, last_step = time.time(), time.time(), start
 
-  def evaluate(step):
-    data = test_dataset(step) if callable(test_dataset) else test_dataset
+  def __init__(self, trainer, make_streams, test_dataset, run_dir, train_steps, log_freq=100,
+               eval_freq=1000, periodic_eval=False, batch_size=50, log=print,
+               progress_bar=True, save_minutes=10, keep_checkpoints=3, setting=None):
+    self.trainer, self.make_streams, self.test_dataset = trainer, make_streams, test_dataset
+    self.run_dir, self.train_steps, self.log = run_dir, train_steps, log
+    self.log_freq, self.eval_freq, self.periodic_eval = log_freq, eval_freq, periodic_eval
+    self.batch_size, self.progress_bar, self.save_minutes = batch_size, progress_bar, save_minutes
+    self.setting = setting or {}
+    self.chief = distribute.is_chief(trainer.strategy)
+    watch = {v.path: v for v in trainer.model.trainable_variables}
+    watch['class_weights'] = trainer.class_weights
+    self.store = CheckpointStore(run_dir.join('checkpoints'), trainer.checkpoint(), watch,
+                                 keep=keep_checkpoints, name='model', strategy=trainer.strategy,
+                                 log=log, trainer='tdr', run=run_dir)
+    self.board = RunBoard(run_dir, trainer.strategy)
+    self.history = []          # the run's evaluations, kept in its checkpoints
+    self.trained_from = None   # (time, step) where train() began: test()'s totals
+
+  def evaluate(self, step):
+    """Metrics of the test set at `step`: logged, in tb/test, results.jsonl and the
+    run's evaluation history."""
+    trainer, chief = self.trainer, self.chief
+    data = self.test_dataset(step) if callable(self.test_dataset) else self.test_dataset
     batches = int(data.cardinality())
     cm = trainer.confusion_matrix(progress(data, total=batches if batches >= 0 else None,
                                            desc='eval', unit='batch',
-                                           disable=not (progress_bar and chief)))
+                                           disable=not (self.progress_bar and chief)))
     metrics = confusion_metrics(cm)
     if chief:
       recalls = {'recall/%d' % c: r for c, (r, n) in enumerate(zip(*class_recalls(cm))) if n}
-      board.scalars('test', dict(metrics, **recalls), step)
-      board.flush()
-      for rec in test_records(cm, step, setting or {}):
-        append_record(run_dir.join(RESULTS_FILE), rec)
-    log('step %d eval: %s' % (step, ', '.join('%s %.4f' % kv for kv in metrics.items())))
-    history.append(dict(metrics, step=step))
+      self.board.scalars('test', dict(metrics, **recalls), step)
+      self.board.flush()
+      for rec in test_records(cm, step, self.setting):
+        append_record(self.run_dir.join(RESULTS_FILE), rec)
+    self.log('step %d eval: %s' % (step, ', '.join('%s %.4f' % kv for kv in metrics.items())))
+    self.history.append(dict(metrics, step=step))
     return metrics
 
-  bar = progress(total=train_steps, initial=start, disable=not (progress_bar and chief),
-                 desc='tdr', unit='step')
-  timer = SaveTimer(save_minutes)
-  done = start
-  with StopSignals() as signals:
-    while done < train_steps:
-      n = trainer.block_end(done, train_steps, log_freq, eval_freq) - done
-      out, new_target = trainer.advance(train_it, val_it, n)
-      target = new_target or target
-      # the first and the target loss judge the weights of step `done`, the last loss
-      # those of steps done + 1 .. done + n - 1
-      check_finite_loss(float(out.pop('first_loss')), done + 1, store)
-      if new_target:
-        check_finite_loss(float(new_target['target_loss']), done + 1, store, 'target loss')
-      check_finite_loss(float(out['loss']), done + n, store, suspect_from=done + 1)
-      bar.update(n)
-      done += n
-      if done % log_freq == 0 or done == train_steps:
-        now = time.time()
-        values = {k: float(v) for k, v in dict(out, **target).items()}
-        for name in ('accuracy', 'target_accuracy'):
-          if name in values:
-            total = streaming.setdefault(name, [0.0, 0])
-            total[0] += values[name]
-            total[1] += 1
-            values['streaming_' + name] = total[0] / total[1]
-        values['examples_per_sec'] = (done - last_step) * batch_size / max(now - last_t, 1e-9)
-        weights = np.squeeze(trainer.class_weights.numpy(), axis=1)
-        values.update({'class_weight/%d' % c: float(w) for c, w in enumerate(weights)})
-        board.scalars('train', values, done)
-        log('step %d: %s, class weights %s' % (
-            done, ', '.join('%s %.4g' % (k, v) for k, v in values.items()
-                            if not k.startswith('class_weight/')),
-            np.array2string(weights, precision=4)))
-        bar.set_postfix(loss='%.4f' % values['loss'], refresh=False)
-        last_t, last_step = now, done
-      if done % eval_freq == 0 and periodic_eval and done != train_steps:
-        evaluate(done)   # before the save, which keeps it in `history`
-      if done % eval_freq == 0 or done == train_steps or timer.due() or signals.stop:
-        store.save(done, {'history': history})
-        timer.reset()
-      if signals.stop and done < train_steps:
-        bar.close()
-        signals.exit_after_save(done, store.path(done))
-  bar.close()
-  final = evaluate(trainer.current_step())
-  seconds = time.time() - t0
-  result = dict(final, step=trainer.current_step(), seconds=seconds,
-                steps_per_sec=(trainer.current_step() - start) / max(seconds, 1e-9),
-                class_weights=np.squeeze(trainer.class_weights.numpy(), 1).tolist(),
-                reweight=trainer.reweight, history=history)
-  if chief:
-    with os_errors('cannot write %s' % run_dir.join('metrics.json')):
-      write_json(run_dir.join('metrics.json'), result)
-  return result
+  def train(self):
+    """Train to `train_steps`, resuming from the newest intact checkpoint."""
+    trainer, store, log = self.trainer, self.store, self.log
+    log_freq, eval_freq, train_steps = self.log_freq, self.eval_freq, self.train_steps
+    start, state = store.restore_latest(
+        check=lambda status: status.assert_existing_objects_matched())
+    self.run_dir.commit_config()   # training starts: config.json records it
+    if start is not None:
+      log('resumed from %s at step %d' % (store.path(start), trainer.current_step()))
+    start = trainer.current_step()
+    train_it, val_it = self.make_streams(*trainer.batches_drawn(start))
+    target = {}
+    streaming = {}   # name -> [sum, count] of the logged values
+    self.history = list((state or {}).get('history', []))   # the evaluations before a resume
+    self.trained_from = (time.time(), start)
+    last_t, last_step = time.time(), start
+    bar = progress(total=train_steps, initial=start,
+                   disable=not (self.progress_bar and self.chief), desc='tdr', unit='step')
+    timer = SaveTimer(self.save_minutes)
+    done = start
+    with StopSignals() as signals:
+      while done < train_steps:
+        n = trainer.block_end(done, train_steps, log_freq, eval_freq) - done
+        out, new_target = trainer.advance(train_it, val_it, n)
+        target = new_target or target
+        # the first and the target loss judge the weights of step `done`, the last loss
+        # those of steps done + 1 .. done + n - 1
+        check_finite_loss(float(out.pop('first_loss')), done + 1, store)
+        if new_target:
+          check_finite_loss(float(new_target['target_loss']), done + 1, store, 'target loss')
+        check_finite_loss(float(out['loss']), done + n, store, suspect_from=done + 1)
+        bar.update(n)
+        done += n
+        if done % log_freq == 0 or done == train_steps:
+          now = time.time()
+          values = {k: float(v) for k, v in dict(out, **target).items()}
+          for name in ('accuracy', 'target_accuracy'):
+            if name in values:
+              total = streaming.setdefault(name, [0.0, 0])
+              total[0] += values[name]
+              total[1] += 1
+              values['streaming_' + name] = total[0] / total[1]
+          values['examples_per_sec'] = ((done - last_step) * self.batch_size
+                                        / max(now - last_t, 1e-9))
+          weights = np.squeeze(trainer.class_weights.numpy(), axis=1)
+          values.update({'class_weight/%d' % c: float(w) for c, w in enumerate(weights)})
+          self.board.scalars('train', values, done)
+          log('step %d: %s, class weights %s' % (
+              done, ', '.join('%s %.4g' % (k, v) for k, v in values.items()
+                              if not k.startswith('class_weight/')),
+              np.array2string(weights, precision=4)))
+          bar.set_postfix(loss='%.4f' % values['loss'], refresh=False)
+          last_t, last_step = now, done
+        if done % eval_freq == 0 and self.periodic_eval and done != train_steps:
+          self.evaluate(done)   # before the save, which keeps it in `history`
+        if done % eval_freq == 0 or done == train_steps or timer.due() or signals.stop:
+          store.save(done, {'history': self.history})
+          timer.reset()
+        if signals.stop and done < train_steps:
+          bar.close()
+          signals.exit_after_save(done, store.path(done))
+    bar.close()
+
+  def test(self):
+    """The final evaluation after `train()`: its metrics with the step, time, speed,
+    class weights and evaluation history, written to metrics.json and returned."""
+    trainer = self.trainer
+    t0, start = self.trained_from
+    final = self.evaluate(trainer.current_step())
+    seconds = time.time() - t0
+    result = dict(final, step=trainer.current_step(), seconds=seconds,
+                  steps_per_sec=(trainer.current_step() - start) / max(seconds, 1e-9),
+                  class_weights=np.squeeze(trainer.class_weights.numpy(), 1).tolist(),
+                  reweight=trainer.reweight, history=self.history)
+    if self.chief:
+      with os_errors('cannot write %s' % self.run_dir.join('metrics.json')):
+        write_json(self.run_dir.join('metrics.json'), result)
+    return result

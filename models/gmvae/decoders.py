@@ -9,8 +9,8 @@ miniImageNet features (mimgnet/model.py `proj`): MLP latent -> 2D -> 2D -> D, Re
 """
 import tensorflow as tf
 
-from models.gmvae.layers import (batch_norm, init_bn, init_linear, mlp, nchw_unflatten, relu,
-                                 torch_to_tf, torch_uniform)
+from models.gmvae.layers import (LAYER_OPS, batch_norm, init_bn, init_linear, mlp,
+                                 nchw_unflatten, torch_to_tf, torch_uniform)
 
 PROJ = ('proj.0', 'proj.2', 'proj.4')
 DECONV_KERNELS = (4, 3, 4, 4)
@@ -28,23 +28,24 @@ def conv_transpose_pad1(x, kernel, bias):
           + tf.cast(bias, x.dtype))
 
 
-def omniglot_decoder(p, z, hidden, training, stats=None, dtype=None):
+def omniglot_decoder(p, z, hidden, training, stats=None, dtype=None, ops=LAYER_OPS):
   """z [N, latent] -> logits [N, 28, 28, 1] in the dtype of z; the transposed
   convolutions compute in `dtype` (bfloat16 under --mixed_precision; None: the
-  dtype of z)."""
-  x = tf.cast(nchw_unflatten(mlp(p, PROJ, z, tf.nn.elu), hidden, 2, 2), dtype or z.dtype)
+  dtype of z).  `ops`: the ReLU and batch-norm mode (layers.LayerOps)."""
+  elu = lambda name, h: tf.nn.elu(h)
+  x = tf.cast(nchw_unflatten(mlp(p, PROJ, z, elu), hidden, 2, 2), dtype or z.dtype)
   for i in range(len(DECONV_KERNELS)):
     conv = '%s.%d' % (PREFIX, 3 * i)
     x = conv_transpose_pad1(x, p[conv + '.weight'], p[conv + '.bias'])
     if i < len(DECONV_KERNELS) - 1:
       bn = '%s.%d' % (PREFIX, 3 * i + 1)
-      x = relu(bn, batch_norm(p, bn, x, training, stats))
+      x = ops.relu(bn, batch_norm(p, bn, x, training, stats, ops.cross_replica))
   return tf.cast(x, z.dtype)
 
 
-def feature_decoder(p, z):
-  """z [N, latent] -> reconstructed features [N, D]."""
-  return mlp(p, PROJ, z, tf.nn.relu)
+def feature_decoder(p, z, ops=LAYER_OPS):
+  """z [N, latent] -> reconstructed features [N, D] (`ops.relu` after each layer)."""
+  return mlp(p, PROJ, z, ops.relu)
 
 
 def init_proj(rng, params, sizes):

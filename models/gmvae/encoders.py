@@ -9,7 +9,7 @@ NCHW order.
 """
 import tensorflow as tf
 
-from models.gmvae.layers import (batch_norm, init_bn, max_pool, nchw_flatten, relu, torch_to_tf,
+from models.gmvae.layers import (LAYER_OPS, batch_norm, init_bn, nchw_flatten, torch_to_tf,
                                  torch_uniform)
 
 OMNIGLOT_BLOCKS, OMNIGLOT_POOL = 4, 'SAME'
@@ -21,17 +21,19 @@ def block_names(prefix, i):
   return '%s.%d' % (prefix, 4 * i), '%s.%d' % (prefix, 4 * i + 1)
 
 
-def conv_encoder(p, x, prefix, n_blocks, pool_padding, training, stats=None, dtype=None):
+def conv_encoder(p, x, prefix, n_blocks, pool_padding, training, stats=None, dtype=None,
+                 ops=LAYER_OPS):
   """x NHWC -> [N, C*H*W] in the dtype of x (NCHW flatten order); the convolutions
   compute in `dtype` (bfloat16 under --mixed_precision; None: the dtype of x).
-  Batch-norm statistics are float32, or float64 for float64 x."""
+  Batch-norm statistics are float32, or float64 for float64 x.  `ops`: the
+  ReLU, max-pool and batch-norm mode (layers.LayerOps)."""
   out_dtype = x.dtype
   x = tf.cast(x, dtype or out_dtype)
   for i in range(n_blocks):
     conv, bn = block_names(prefix, i)
     x = conv2d(x, p[conv + '.weight'], p[conv + '.bias'])
-    x = relu(bn, batch_norm(p, bn, x, training, stats))
-    x = max_pool(bn, x, pool_padding)
+    x = ops.relu(bn, batch_norm(p, bn, x, training, stats, ops.cross_replica))
+    x = ops.max_pool(bn, x, pool_padding)
   return tf.cast(nchw_flatten(x), out_dtype)
 
 

@@ -5,7 +5,6 @@ PyTorch `state_dict` keys and whose values use TensorFlow layouts:
 Conv2d OIHW -> HWIO, ConvTranspose2d IOHW -> [h, w, out, in], Linear [out, in]
 -> [in, out]; every other tensor is unchanged.
 """
-import contextlib
 import math
 
 import numpy as np
@@ -46,62 +45,34 @@ def dense(p, name, x):
 
 
 def mlp(p, names, x, activation):
-  """Linear layers `names`, each followed by `activation` (as the originals' `proj`)."""
+  """Linear layers `names`, each followed by `activation(name, x)` (as the originals' `proj`)."""
   for name in names:
-    x = relu(name, dense(p, name, x)) if activation is tf.nn.relu else activation(
-        dense(p, name, x))
+    x = activation(name, dense(p, name, x))
   return x
 
 
-class _Decisions:
-  """One `record_decisions` block: the recorded inputs, the imposed decisions and
-  how often each layer name was seen (a repeated layer gets '#2', '#3' ...)."""
+class LayerOps:
+  """How the networks' layers compute, passed down explicitly from the caller:
+  the ReLU after layer `name` (`relu`), the 2x2 stride-2 max-pool after layer
+  `name` (`max_pool`), and whether training-mode batch norm pools its statistics
+  over all replicas (`cross_replica`: the tasks of a metabatch split over
+  devices normalise exactly as on one device).  These are plain TF kernels; the
+  golden tests pass a subclass that records and imposes the ReLU and max-pool
+  decisions by layer name."""
 
-  def __init__(self, imposed):
-    self.record, self.imposed, self.counts = {}, dict(imposed or {}), {}
+  def __init__(self, cross_replica=False):
+    self.cross_replica = cross_replica
 
-  def key(self, kind, name):
-    n = self.counts[(kind, name)] = self.counts.get((kind, name), 0) + 1
-    return kind, name if n == 1 else '%s#%d' % (name, n)
+  def relu(self, name, x):
+    del name   # names the layer for subclasses
+    return tf.nn.relu(x)
 
-
-_DECISIONS = []   # non-empty inside `record_decisions()`
-
-
-@contextlib.contextmanager
-def record_decisions(imposed=None):
-  """Records (eagerly) the input of every ReLU and max-pool computed inside the
-  block: `{('relu' | 'max_pool:<padding>', layer name): tensor}`.  These are the
-  model's only discrete decisions in the forward and backward pass; the golden
-  tests compare them between a float32 and a float64 run to name the units whose
-  decision flips.  `imposed` {same key: array} replaces decisions: a ReLU takes
-  its gate from a boolean array shaped like its input (x * gate: the same value
-  and gradient as relu where the gate is x > 0), a max-pool its winner per 2x2
-  window from an int array [N, H', W', C] (index into the window, row-major)."""
-  context = _Decisions(imposed)
-  _DECISIONS.append(context)
-  try:
-    yield context.record
-  finally:
-    _DECISIONS.pop()
+  def max_pool(self, name, x, padding):
+    del name
+    return tf.nn.max_pool2d(x, 2, 2, padding)
 
 
-def _decision(kind, name, x):
-  """Records x under this call's key; returns the imposed decision or None."""
-  if not _DECISIONS:
-    return None
-  context = _DECISIONS[-1]
-  key = context.key(kind, name)
-  context.record[key] = x
-  return context.imposed.get(key)
-
-
-def relu(name, x):
-  """tf.nn.relu on the pre-activation x of layer `name` (see `record_decisions`)."""
-  gate = _decision('relu', name, x)
-  if gate is not None:
-    return x * tf.cast(tf.constant(gate), x.dtype)
-  return tf.nn.relu(x)
+LAYER_OPS = LayerOps()   # one device, plain kernels
 
 
 def pool_windows(x, padding):
@@ -116,29 +87,6 @@ def pool_windows(x, padding):
   h, w, c = x.shape[1], x.shape[2], x.shape[3]
   x = tf.reshape(x, [-1, h // 2, 2, w // 2, 2, c])
   return tf.reshape(tf.transpose(x, [0, 1, 3, 5, 2, 4]), [-1, h // 2, w // 2, c, 4])
-
-
-def max_pool(name, x, padding):
-  """2x2 stride-2 max-pool of NHWC x after layer `name` (see `record_decisions`)."""
-  winner = _decision('max_pool:' + padding, name, x)
-  if winner is not None:
-    return tf.gather(pool_windows(x, padding), tf.constant(winner), batch_dims=4)
-  return tf.nn.max_pool2d(x, 2, 2, padding)
-
-
-_SYNC = []   # non-empty inside `cross_replica_statistics()`
-
-
-@contextlib.contextmanager
-def cross_replica_statistics():
-  """Training-mode batch norm inside this block pools its statistics over all
-  replicas (the tasks of a metabatch split over devices), so a distributed step
-  normalises exactly as one device would."""
-  _SYNC.append(True)
-  try:
-    yield
-  finally:
-    _SYNC.pop()
 
 
 def _synced_moments(x):
@@ -170,14 +118,15 @@ def _exact_batch_norm(x, gamma, beta):
   return y, mean, biased * count / (count - 1.)
 
 
-def batch_norm(p, name, x, training, stats):
+def batch_norm(p, name, x, training, stats, cross_replica=False):
   """`nn.BatchNorm2d` over NHWC x.  In training mode the batch statistics
-  normalise (biased variance) and `(mean, unbiased variance)` is put into
-  `stats[name]` for the running update; in eval mode the running statistics are
-  used.  float32 / bfloat16 x use the fused kernel (2-3x faster on CPU than plain
-  ops); float64 x, which it cannot take, uses `_exact_batch_norm` (same math)."""
+  normalise (biased variance; over every replica's rows with `cross_replica`)
+  and `(mean, unbiased variance)` is put into `stats[name]` for the running
+  update; in eval mode the running statistics are used.  float32 / bfloat16 x
+  use the fused kernel (2-3x faster on CPU than plain ops); float64 x, which it
+  cannot take, uses `_exact_batch_norm` (same math)."""
   gamma, beta = p[name + '.weight'], p[name + '.bias']
-  if training and _SYNC:
+  if training and cross_replica:
     xs = tf.cast(x, _stats_dtype(x.dtype))
     mean, biased, unbiased = _synced_moments(xs)
     if stats is not None:

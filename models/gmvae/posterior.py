@@ -1,16 +1,16 @@
 """The set-conditioned posterior q(z | x, episode): SAB -> SAB -> Linear -> (mean, logvar)."""
 import tensorflow as tf
 
-from models.gmvae.layers import dense, init_linear
+from models.gmvae.layers import LAYER_OPS, dense, init_linear
 from models.gmvae.set_transformer import init_sab, sab
 
 NET = 'q_z_given_x_net'
 
 
-def posterior(p, h, latent_size):
-  """h [B, S, D] -> mean, logvar [B, S, latent]."""
-  h = sab(p, NET + '.0', h)
-  h = sab(p, NET + '.1', h)
+def posterior(p, h, latent_size, ops=LAYER_OPS):
+  """h [B, S, D] -> mean, logvar [B, S, latent] (`ops`: layers.LayerOps)."""
+  h = sab(p, NET + '.0', h, ops=ops)
+  h = sab(p, NET + '.1', h, ops=ops)
   out = dense(p, NET + '.2', h)
   return out[..., :latent_size], out[..., latent_size:]
 

@@ -9,7 +9,7 @@ import math
 
 import tensorflow as tf
 
-from models.gmvae.layers import dense, init_linear, relu
+from models.gmvae.layers import LAYER_OPS, dense, init_linear
 
 NUM_HEADS = 4
 LINEARS = ('fc_q', 'fc_k', 'fc_v', 'fc_o')
@@ -21,8 +21,8 @@ def _heads(x, num_heads):
   return tf.reshape(x, [shape[0], shape[1], num_heads, width // num_heads])
 
 
-def mab(p, name, q, k, num_heads=NUM_HEADS):
-  """q [B, N, dq], k [B, M, dk] -> [B, N, dim_V]."""
+def mab(p, name, q, k, num_heads=NUM_HEADS, ops=LAYER_OPS):
+  """q [B, N, dq], k [B, M, dk] -> [B, N, dim_V] (`ops.relu` after fc_o)."""
   q = dense(p, name + '.fc_q', q)
   key, value = dense(p, name + '.fc_k', k), dense(p, name + '.fc_v', k)
   width = q.shape[-1]
@@ -31,12 +31,12 @@ def mab(p, name, q, k, num_heads=NUM_HEADS):
   attn = tf.nn.softmax(logits, axis=-1)
   out = qh + tf.einsum('bhnm,bmhd->bnhd', attn, vh)
   out = tf.reshape(out, tf.shape(q))
-  return out + relu(name + '.fc_o', dense(p, name + '.fc_o', out))
+  return out + ops.relu(name + '.fc_o', dense(p, name + '.fc_o', out))
 
 
-def sab(p, name, x, num_heads=NUM_HEADS):
+def sab(p, name, x, num_heads=NUM_HEADS, ops=LAYER_OPS):
   """SAB named `name` (its MAB is `name.mab`)."""
-  return mab(p, name + '.mab', x, x, num_heads)
+  return mab(p, name + '.mab', x, x, num_heads, ops)
 
 
 def init_sab(rng, params, name, dim_in, dim_out):

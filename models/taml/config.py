@@ -24,7 +24,7 @@ class TamlConfig:
   # The original's support-pass batch norm counts the zero-padding rows of the
   # metabatch; False excludes them (a fix, off by default to match the paper).
   bn_counts_padding: bool = True
-  # Second derivative of the inner-loop batch norm (learner.bn_relu_pool_variant):
+  # Second derivative of the inner-loop batch norm (learner.bn_relu_pool):
   # 'fused' = the original graph's (its fused kernel inside tf.map_fn holds the
   # batch-norm backward constant, the papers' numbers), 'exact' = the true one.
   bn_grad: str = 'fused'

@@ -41,7 +41,7 @@ def step_sizes(method, alpha, inner_lr, way):
 
 
 def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
-               row_mask=None, omega=None, gamma=None, bn_grad='exact'):
+               row_mask=None, omega=None, gamma=None, bn_grad='exact', tap=None):
   """Adapted learner parameters after `n_steps` inner updates of one task.
 
   Args:
@@ -55,8 +55,9 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     omega: `[way]` class weights logits, or None.
     gamma: `[5]` per-layer log step multipliers (conv1..4, dense), or None.
     bn_grad: the batch norm's second derivative, 'exact' or 'fused'
-      (`learner.bn_relu_pool_variant`): what the outer gradient takes through
+      (`learner.bn_relu_pool`): what the outer gradient takes through
       each step's batch-norm backward.
+    tap: see `learner.learner_forward` (None in production).
   """
   keys = sorted(steps)   # the adapted ones: only they are watched and updated
   held = {k: v for k, v in params.items() if k not in steps}
@@ -67,7 +68,7 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     current = dict(held, **dict(zip(keys, values)))
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(values)
-      logits = learner_forward(current, betas, xtr, image_shape, row_mask, bn_grad)
+      logits = learner_forward(current, betas, xtr, image_shape, row_mask, bn_grad, tap)
       loss = inner_objective(per_class_loss(logits, ytr, n_rows), omega)
     grads = tape.gradient(loss, values)
     new = []

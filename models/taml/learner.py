@@ -74,17 +74,7 @@ def tf1_fused_second_order(u, u_beta):
   return None, None
 
 
-def bn_relu_pool(x, bias, beta, row_mask=None, rows=None):
-  """`bn_relu_pool_variant` with the exact second derivative ('exact')."""
-  return bn_relu_pool_variant(x, bias, beta, row_mask, rows, bn_grad='exact')
-
-
-def bn_relu_pool_tf1fused(x, bias, beta, row_mask=None, rows=None):
-  """`bn_relu_pool_variant` with the original graph's second derivative ('fused')."""
-  return bn_relu_pool_variant(x, bias, beta, row_mask, rows, bn_grad='fused')
-
-
-def bn_relu_pool_variant(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
+def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
   """maxpool(relu(BN(x + bias) + beta)): `[N, H, W, C] -> [N, H/2, W/2, C]` (2x2 VALID).
 
   Batch norm (offset beta only, eps 1e-3, batch statistics, see
@@ -111,7 +101,8 @@ def bn_relu_pool_variant(x, bias, beta, row_mask=None, rows=None, bn_grad='exact
 
   `bn_grad` picks the second derivative, never the values nor the first
   derivative: 'exact' (`second_order` below, the true one) or 'fused'
-  (`tf1_fused_second_order`, what the original graph computed).
+  (`tf1_fused_second_order`, what the original graph computed); any other
+  value is a ValueError.
   """
   if bn_grad not in BN_GRADS:
     raise ValueError('bn_grad must be one of %s, not %r' % (BN_GRADS, bn_grad))
@@ -173,14 +164,17 @@ def bn_relu_pool_variant(x, bias, beta, row_mask=None, rows=None, bn_grad='exact
   return block(x + tf.stop_gradient(bias), beta)
 
 
-def conv_block(x, w, b, beta, row_mask=None, rows=None, bn_grad='exact'):
+def conv_block(x, w, b, beta, row_mask=None, rows=None, bn_grad='exact', tap=None):
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
-  original's order; computed pool first, see `bn_relu_pool_variant`)."""
-  block = bn_relu_pool if bn_grad == 'exact' else bn_relu_pool_tf1fused
-  return block(tf.nn.conv2d(x, w, 1, 'SAME'), b, beta, row_mask, rows)
+  original's order; computed pool first, see `bn_relu_pool`).  `tap`: see
+  `learner_forward`."""
+  h = tf.nn.conv2d(x, w, 1, 'SAME')
+  if tap is not None:
+    h = tap(h, b, beta, row_mask)
+  return bn_relu_pool(h, b, beta, row_mask, rows, bn_grad)
 
 
-def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact'):
+def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact', tap=None):
   """Logits of the conv-4 learner.
 
   Args:
@@ -193,6 +187,10 @@ def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact
     bn_grad: second derivative of the batch norm, 'exact' or 'fused' (the
       original graph's, `tf1_fused_second_order`); values and first
       derivatives are the same.
+    tap: None, or `tap(h, bias, beta, row_mask) -> h` called while tracing
+      with the inputs of each block's batch norm (h: the conv output before
+      its bias); the block computes on the h it returns.  The golden tests
+      record and perturb the blocks' values with it; None adds no op.
   Returns:
     `[N, way]` logits.
   """
@@ -200,7 +198,7 @@ def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact
   rows = counted_rows(h, row_mask)
   for l in range(N_BLOCKS):
     h = conv_block(h, params['conv%d_w' % (l + 1)], params['conv%d_b' % (l + 1)],
-                   betas[l], row_mask, rows, bn_grad)
+                   betas[l], row_mask, rows, bn_grad, tap)
   h = tf.reshape(h, [tf.shape(h)[0], -1])
   return tf.matmul(h, params['dense_w']) + params['dense_b']
 

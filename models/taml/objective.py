@@ -48,7 +48,7 @@ def support_row_mask(ytr, n_rows, cfg):
 
 
 def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
-                      n_total_tasks=None):
+                      n_total_tasks=None, tap=None):
   """Per-task query CE, accuracy, scaled KL and softmax predictions.
 
   Args:
@@ -60,6 +60,8 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
     seed: stateless seed `[2]` for the draws.
     task_offset, n_total_tasks: the episode holds tasks task_offset.. of a
       metabatch of n_total_tasks (one replica's share); None: the whole one.
+    tap: see `learner.learner_forward`; called per task for the support pass
+      of every inner step, then the query pass (None in production).
   Returns:
     TaskOutputs of `[T]`, `[T]`, `[T]`, `[T, M, way]`.
   """
@@ -92,8 +94,8 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
       params = balancing.modulate_initialisation(params, z[t], cfg.n_channel)
     params = inner_loop(params, steps, betas, xtr[t], ytr[t], n_rows, cfg.n_steps,
                         cfg.image_shape, row_mask=row_mask[t], omega=omega[t], gamma=gamma[t],
-                        bn_grad=cfg.bn_grad)
-    logits = learner_forward(params, betas, xte[t], cfg.image_shape)
+                        bn_grad=cfg.bn_grad, tap=tap)
+    logits = learner_forward(params, betas, xte[t], cfg.image_shape, tap=tap)
     cent = tf.reduce_mean(softmax_cross_entropy(yte[t], logits))
     correct = tf.equal(tf.argmax(logits, -1), tf.argmax(yte[t], -1))
     # In the logits' dtype: a float64 replay's accuracy is k/M exactly, float32 is unchanged.

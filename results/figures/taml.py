@@ -2,7 +2,7 @@
 
 The run's best/ (else newest) checkpoint is restored with the geometry of its
 config.json; episodes of its id and ood datasets are drawn by the run's own
-seeded samplers (training/taml.py `Run`), and the inference network gives, per
+seeded samplers (training/taml.py `Phase`), and the inference network gives, per
 task, the posterior means the meta-test uses (`n_mc_samples 0`):
   omega  softmax(E[omega]) per class   -> against the class's shot
   gamma  exp(E[gamma]) per layer        -> against the task's support size
@@ -31,7 +31,7 @@ def datasets(value):
 
 
 def run_settings(config, data_dir, metabatch):
-  """The flags `training.taml.Run` reads: the run's config.json, main.py's defaults
+  """The flags `training.taml.Phase` reads: the run's config.json, main.py's defaults
   for what an older config.json lacks, one device."""
   from common.settings import TRAIN
   from training import taml_settings
@@ -86,12 +86,12 @@ def balancing_values(run, split, n_tasks):
 
 def check_data(config, data_dir, split):
   """Each dataset's file of `split` exists (checked before TensorFlow is loaded;
-  `Run` checks the contents)."""
+  `Phase` checks the contents)."""
   from data.taml_datasets import DATASETS, SPLIT_FILES
   names = datasets(config.get('id_dataset', 'cifar')) + datasets(config.get('ood_dataset', 'svhn'))
   for name in names:
     if split not in DATASETS.get(name, (0, ()))[1]:
-      continue   # an ood set without this split (Run leaves it out); unknown names: Run says
+      continue   # an ood set without this split (Phase leaves it out); unknown names: Phase says
     path = os.path.join(data_dir, name, SPLIT_FILES[split])
     require(os.path.exists(path), '%s not found: the balancing views draw %s episodes of %s; '
             'pass --data_dir (the run\'s --data_dir, prepared by data/%s/get_data.py) or '
@@ -99,15 +99,15 @@ def check_data(config, data_dir, split):
 
 
 def restore_run(run_path, config, data_dir, split, log):
-  """(Run with the checkpoint's weights, checkpoint path) for the episodes of `split`."""
+  """(Phase with the checkpoint's weights, checkpoint path) for the episodes of `split`."""
   path = checkpoint_folder(run_path, ['best'], 'ckpt', 'model', log)
   require(path is not None, 'no intact checkpoint in %s (best/ or ckpt/model-<i>/): train '
           'the run first, or pass --curves_only' % run_path)
   check_data(config, data_dir, split)
   tf = quiet_tensorflow_import()
   f = run_settings(config, data_dir, TASKS_PER_BATCH)
-  from training.taml import Run
-  run = Run(f, [split], [split])
+  from training.taml import Phase
+  run = Phase(f, [split], [split])
   read_folder(path, tf.train.Checkpoint(model=run.params),
               check=lambda status: status.assert_existing_objects_matched())
   return run, path
