@@ -356,6 +356,8 @@ def main(argv):
       command = command.replace(' --record', ' --%s=%s --record' % (name, ','.join(flag(name))))
   if flag('trace'):
     command = command.replace(' --record', ' --trace --record')
+  if not FLAGS.record:
+    command = command.replace(' --record', ' --out %s' % os.path.relpath(out, REPO))
   for ratio in flag('ratios'):
     write_records(records_dir, scored, ratio, command)
   lines = markdown(scored, missing, command)
