@@ -5,8 +5,8 @@ Reads the runs `results/tdr_mnist.py --trace` made in --work-dir:
     labels of the train and target batches it drew, the weights before and after);
   * port: `port_<ratio>_tdr_s<seed>/tb/train` (class weights every 10 steps, float32),
     and the labels of the batches each update drew, replayed from the port's input
-    streams (a pure function of the seed: update k of step 10k draws train batch
-    11k and target batch k, `TDRTrainer.batches_drawn`).
+    streams (a pure function of the seed; the update at step s draws the batches
+    after the first `training.tdr_steps.batches_drawn(s, ...)`).
 
 Prints, per side and window of steps, the mean over seeds of: minority images per
 update train batch, the share of updates whose train batch holds one, the change
@@ -71,23 +71,27 @@ def stream_minority(dataset, n):
 def port_updates(job, data, seed, steps):
   """The rows of `original_updates` for a port run (weights from TensorBoard)."""
   from data.tdr import IMAGE_SHAPES, tfrecords as tfr
+  from training.tdr_steps import batches_drawn
   shape = IMAGE_SHAPES['mnist']
   weights = tensorboard_scalars(os.path.join(job, 'tb', 'train'), 'class_weight/0')
-  n = steps // FREQ
+  with open(os.path.join(job, 'config.json')) as f:
+    logged = json.load(f).get('logged-draws', 0)
+  drawn = [batches_drawn(step, FREQ, True, logged) for step in range(0, steps, FREQ)]
   train = stream_minority(tfr.train_dataset(
       os.path.join(data, 'train.tfrecords'), TRAIN_BATCH, shape, seed=seed,
-      shuffle='original'), n * (FREQ + 1))
+      shuffle='original'), drawn[-1][0] + 1)
   target = stream_minority(tfr.target_dataset(
       os.path.join(data, 'validation.tfrecords'), TARGET_BATCH, shape, 2, seed=seed,
-      order='original'), n)
+      order='original'), drawn[-1][1] + 1)
   rows = []
-  for k in range(n):
+  for k, (train_index, target_index) in enumerate(drawn):
     step = k * FREQ
     before = weights.get(step, 0.5) if step else 0.5
     if step + FREQ not in weights:
       raise SystemExit('error: %s logs no class weight at step %d: was it run with '
                        '--log-freq 10 (results/tdr_mnist.py --trace)?' % (job, step + FREQ))
-    rows.append([step, train[k * (FREQ + 1)], target[k], before, weights[step + FREQ]])
+    rows.append([step, train[train_index], target[target_index], before,
+                 weights[step + FREQ]])
   return np.array(rows, np.float64)
 
 

@@ -43,6 +43,29 @@ def confusion_metrics(cm):
   return out
 
 
+def logging_drops(step, class_weight_freq, reweight, logged_draws):
+  """(train, target) batches the original's logging drew at base step `step`, with
+  `logged_draws` its --log-freq (0: none): at a logged step its class-weight hook
+  ran the update a second time, to print the weights (one train, one target batch,
+  if an update was due), and its logging hook fetched the target loss in the
+  training run (one target batch)."""
+  if not logged_draws or step % logged_draws:
+    return 0, 0
+  second_update = int(bool(reweight) and step % class_weight_freq == 0)
+  return second_update, second_update + 1
+
+
+def batches_drawn(step, class_weight_freq, reweight, logged_draws=0):
+  """(train, target) batches `TDRTrainer.advance` drew before base step `step`: one
+  per base step, one of each per class-weight update (steps 0, f, 2f, ...), and the
+  `logging_drops`."""
+  updates = -(-step // class_weight_freq) if reweight else 0
+  drops = [logging_drops(s, class_weight_freq, reweight, logged_draws)
+           for s in range(0, step, logged_draws)] if logged_draws else []
+  return (step + updates + sum(t for t, _ in drops),
+          updates + sum(v for _, v in drops))
+
+
 class TDRTrainer(tf.Module):
   """Model, class weights, momentum slots, step counter and the compiled steps."""
 
@@ -143,45 +166,23 @@ class TDRTrainer(tf.Module):
     step = self.current_step()
     if self.reweight and step % self.class_weight_freq == 0:
       target = self.class_weight_step(train_iterator, val_iterator)
-    for _ in range(self._logged_train(step)):
+    train_drops, target_drops = logging_drops(step, self.class_weight_freq, self.reweight,
+                                              self.logged_draws)
+    for _ in range(train_drops):
       next(train_iterator)
-    for _ in range(self._logged_target(step)):
+    for _ in range(target_drops):
       next(val_iterator)
     return self.train_steps(train_iterator, tf.constant(n, tf.int64)), target
 
-  # With logged_draws = the original's --log-freq: at its logged steps the
-  # original's class-weight hook ran the update a second time, to print the
-  # weights (one train, one target batch), and its logging hook fetched the
-  # target loss in the training run (one more target batch).
-  def _logged_train(self, step):
-    f = self.logged_draws
-    return int(bool(f and self.reweight and step % f == 0
-                    and step % self.class_weight_freq == 0))
-
-  def _logged_target(self, step):
-    f = self.logged_draws
-    return self._logged_train(step) + int(bool(f and step % f == 0))
-
-  def _multiples_below(self, step, *periods):
-    """Steps 0 <= s < `step` that are multiples of every one of `periods`."""
-    period = int(np.lcm.reduce(periods))
-    return -(-step // period)
-
   def batches_drawn(self, step):
-    """(train, target) batches the streams gave up to base step `step`: one per
-    base step, plus one of each per class-weight update (at steps 0, f, 2f, ...),
-    plus those `advance` dropped for the original's logging."""
-    updates = self._multiples_below(step, self.class_weight_freq) if self.reweight else 0
-    logged = self.logged_draws
-    logged_train = (self._multiples_below(step, self.class_weight_freq, logged)
-                    if logged and self.reweight else 0)
-    logged_target = logged_train + (self._multiples_below(step, logged) if logged else 0)
-    return step + updates + logged_train, updates + logged_target
+    """(train, target) batches the streams gave up to base step `step` (`batches_drawn`)."""
+    return batches_drawn(step, self.class_weight_freq, self.reweight, self.logged_draws)
 
   def block_end(self, step, stop, *every):
     """First step after `step` that ends a class-weight period, a multiple of
     one of `every`, or `stop`."""
-    periods = list(every) + ([self.class_weight_freq] if self.reweight else [])
+    periods = (list(every) + ([self.class_weight_freq] if self.reweight else [])
+               + ([self.logged_draws] if self.logged_draws else []))
     return min([stop] + [(step // p + 1) * p for p in periods])
 
   def _replica_class_weight(self, x, y, xv, yv):
