@@ -22,6 +22,7 @@ bench/flops.py) are counted on the timed episodes' graphs, and the achieved
 GFLOP/s of both use that count.
 """
 import argparse
+import dataclasses
 import itertools
 import json
 import os
@@ -64,7 +65,7 @@ BN_GRADS = ('fused', 'exact')   # models/taml/learner.py
 
 
 def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_grad='fused',
-            profile=False):
+            profile=False, padded_support=False):
   """Run in a child process: returns first-step seconds, step times, peak memory
   (and, with `flops`, the dense FLOPs of the timed steps, counted after timing)."""
   import numpy as np
@@ -79,7 +80,7 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
 
   g = preset(geometry, model)
   metabatch = g.pop('metabatch')
-  cfg = TamlConfig(**g, fixed_support=jit, bn_grad=bn_grad)
+  cfg = TamlConfig(**g, fixed_support=jit, bn_grad=bn_grad, weighted_padding=not padded_support)
   rng = np.random.default_rng(0)
   fake = [rng.random((cfg.max_shot + cfg.query, cfg.image_size, cfg.image_size, 3),
                      dtype=np.float32) for _ in range(2 * cfg.way)]
@@ -87,11 +88,12 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
   params = TamlParameters(cfg)
   train_step = steps.make_train_step(params, steps.make_optimizer(1e-3), cfg, metabatch, jit)
 
-  cpu, shapes, rss = [], [], []
+  cpu, shapes, rss, labelled = [], [], [], []
 
   def one(i):
     ep = sampler.sample('mtr', metabatch, cfg.way, cfg.max_shot, cfg.query, pad_to=cfg.max_support)
     shapes.append({k: np.shape(v) for k, v in ep.items()})   # not the arrays: peak RSS = step's
+    labelled.append([int(y.sum()) for y in ep['ytr']])
     t, c = time.perf_counter(), time.process_time()
     out = train_step({k: tf.constant(v) for k, v in ep.items()}, tf.constant([0, i], tf.int32))
     float(out['loss'])
@@ -111,7 +113,13 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
          'support_rows': [int(sh['xtr'][1]) for sh in shapes],
          'traces': train_step.experimental_get_tracing_count(), 'rss_after_mib': rss[:],
          'device': 'GPU' if gpus else 'CPU'}
-  if flops:
+  if flops and cfg.weighted_padding and not cfg.fixed_support:
+    # the step's own graph has data-dependent row counts: count them from padded traces
+    res['flops'] = weighted_step_flops(params, cfg, labelled[2:])
+    padded = steps.make_train_step(params, steps.make_optimizer(1e-3),
+                                   dataclasses.replace(cfg, weighted_padding=False), metabatch)
+    res['padded_flops'] = step_flops(padded, shapes[2:])
+  elif flops:
     res['flops'] = step_flops(train_step, shapes[2:])
   if profile:
     from bench.op_profile import profile_ops
@@ -146,6 +154,32 @@ def step_flops(train_step, shapes):
   return float(np.mean([by_shape[tuple(sorted(sh.items()))] for sh in shapes]))
 
 
+def weighted_step_flops(params, cfg, labelled):
+  """Mean dense FLOPs per step when each task computes its labelled rows plus one
+  padding row (TamlConfig.weighted_padding): the sum over tasks of a one-task
+  padded step of k_t + 1 rows (traced, not run).  The inference network's
+  pass over the padding rows (a few MFLOP per row) is not counted."""
+  import numpy as np
+  from training import taml_steps as steps
+  one_task = dataclasses.replace(cfg, weighted_padding=False)
+  step = steps.make_train_step(params, steps.make_optimizer(1e-3), one_task, 1)
+  dim, n_query = cfg.image_size * cfg.image_size * 3, cfg.way * cfg.query
+  shape = lambda rows: {'xtr': (1, rows, dim), 'ytr': (1, rows, cfg.way),
+                        'xte': (1, n_query, dim), 'yte': (1, n_query, cfg.way), 'n_rows': ()}
+  by_rows = {}
+  for rows in sorted({k + 1 for ks in labelled for k in ks}):
+    by_rows[rows] = step_flops(step, [shape(rows)])
+  return float(np.mean([sum(by_rows[k + 1] for k in ks) for ks in labelled]))
+
+
+def gflop_cell(r):
+  """GFLOP per iteration of a child's result, with the padded step's when they differ."""
+  if not r.get('flops'):
+    return '-'
+  padded = r.get('padded_flops')
+  return '%.1f' % (r['flops'] / 1e9) + (' (padded %.1f)' % (padded / 1e9) if padded else '')
+
+
 def run_json(cmd, prefix=''):
   """Run `cmd`; the last stdout line starting with `prefix`, parsed as JSON, or
   an error string (last stderr line)."""
@@ -161,6 +195,7 @@ def port_cmd(a, geometry, model, bn_grad, flops=True):
   cmd = [sys.executable, os.path.abspath(__file__), '--child', geometry, model, bn_grad,
          '--iters', str(a.iters)]
   cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
+  cmd += ['--padded_support'] * a.padded_support
   return cmd + ['--no_flops'] * (not flops) + ['--profile'] * a.profile
 
 
@@ -206,7 +241,7 @@ def side_by_side(a):
                   geometry, model, bn_grad, pair + 1, o['median_s'], o['median_cpu_s'], p['median'],
                   p['median_cpu'], o['median_s'] / p['median'],
                   o['median_cpu_s'] / p['median_cpu'], o['first_iter_s'], p['first'],
-                  o['ru_maxrss_mib'], p['peak_mb'], '%.1f' % (fl / 1e9) if fl else '-',
+                  o['ru_maxrss_mib'], p['peak_mb'], gflop_cell(p),
                   fmt_gflops(fl, o['median_s']), fmt_gflops(fl, p['median']),
                   ','.join(map(str, p['support_rows'][2:])),
                   '' if same else ' (original: %s)' % ','.join(map(str, o['support_rows'][2:]))),
@@ -222,6 +257,9 @@ def main():
   p.add_argument('--model', choices=list(METHODS), action='append')
   p.add_argument('--iters', type=int, default=5, help='timed steps after warm-up (>= 5)')
   p.add_argument('--jit_compile', action='store_true', help='XLA-compile the step')
+  p.add_argument('--padded_support', action='store_true',
+                 help='compute every padding row of the support (TamlConfig.weighted_padding '
+                      'off: the work the original does)')
   p.add_argument('--grappler_on_cpu', action='store_true',
                  help="keep grappler's rewrites on a CPU (main.py skips them there)")
   p.add_argument('--no_flops', action='store_true',
@@ -245,7 +283,8 @@ def main():
   from bench.flops import fmt_gflops, reference_line
   if a.child:
     print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu,
-                             flops=not a.no_flops, bn_grad=a.child[2], profile=a.profile)))
+                             flops=not a.no_flops, bn_grad=a.child[2], profile=a.profile,
+                             padded_support=a.padded_support)))
     return
   if a.original:
     if not a.original_python or not os.path.isfile(a.original_tool):
@@ -271,7 +310,7 @@ def main():
       fl = r.get('flops')
       print('| %s | %s | %s | %s | %.1f | %.2f | %.0f | %d | %.2f | %s | %s |' % (
           geometry, model, bn_grad, r['device'], r['first'], r['median'], r['peak_mb'], r['traces'],
-          r['median_cpu'], '%.1f' % (fl / 1e9) if fl else '-', fmt_gflops(fl, r['median'])),
+          r['median_cpu'], gflop_cell(r), fmt_gflops(fl, r['median'])),
           flush=True)
   print('resident memory (MiB) after each step, with its support rows (first step first):')
   print('\n'.join('  ' + m for m in memory))

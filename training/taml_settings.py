@@ -73,6 +73,11 @@ SETTINGS = (
             "'fused' = the original graph's (fused kernel in tf.map_fn: the batch-norm "
             "backward held constant; the papers' numbers), 'exact' = the true second "
             "derivative.", choices=('fused', 'exact'), checked=(TRAIN,), model_field=True),
+    Setting('weighted_padding', 'bool', True, "The support pass computes each task's labelled "
+            'rows and ONE of its zero-padding rows, weighted in the batch-norm statistics by the '
+            'padding rows it stands for: the numbers of computing every padding row (as the '
+            'original does; --noweighted_padding) for less work.  Under --jit every row is '
+            'computed (one static shape).', model_field=True),
 )
 # --- devices, strategy, precision, XLA (common/runtime_flags.py) ---
 RUNTIME = runtime_settings(dashed=False, recorded={'jit': 'jit_compile',

@@ -6,6 +6,9 @@ original, with the row dimension left dynamic; with `fixed_support`
 (`--jit_compile`) to `way * max_shot` rows (one static shape, for XLA).
 `n_rows` carries the original metabatch padding length either way, so one
 trace serves the whole run (`data.episodes`, `TamlConfig.max_support`).
+Inside the step each task's support pass computes only its labelled rows and
+one weighted padding row (`objective.weighted_support`) unless the shape is
+fixed.
 """
 import tensorflow as tf
 

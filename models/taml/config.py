@@ -32,6 +32,11 @@ class TamlConfig:
   # otherwise to the metabatch's longest support, as the original, with the
   # row dimension left dynamic (still one trace).
   fixed_support: bool = False
+  # The support pass computes each task's labelled rows plus ONE zero row
+  # weighted by the padding rows it stands for (objective.weighted_support):
+  # the padded pass's numbers for less work.  False computes every padding row
+  # (the original's work; also what fixed_support's static shape does).
+  weighted_padding: bool = True
   # --mixed_precision: the inference network computes in bfloat16; the learner
   # and its second-order inner loop always stay float32 (common/precision.py).
   encoder_dtype: str = 'float32'

@@ -49,9 +49,11 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     steps: step size per adapted key (`step_sizes`); the other parameters
       keep their initial values (ANIL's body).
     betas: batch-norm offsets (meta-learned, never adapted here).
-    xtr, ytr: `[N, H*W*C]`, `[N, way]` support rows, zero padded.
+    xtr, ytr: `[N, H*W*C]`, `[N, way]` support rows, zero padded (or the
+      labelled rows plus one weighted padding row).
     n_rows: scalar N_t, padded support length of the metabatch.
-    row_mask: `[N]` rows counted in the batch-norm statistics (None: all).
+    row_mask: `[N]` weight of each row in the batch-norm statistics
+      (None: all rows, once; objective.weighted_support).
     omega: `[way]` class weights logits, or None.
     gamma: `[5]` per-layer log step multipliers (conv1..4, dense), or None.
     bn_grad: the batch norm's second derivative, 'exact' or 'fused'

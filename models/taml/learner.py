@@ -28,13 +28,28 @@ def counted_rows(x, row_mask=None):
   return tf.reduce_sum(row_mask)
 
 
-def batch_norm_statistics(x, row_mask=None, rows=None):
-  """Per-channel mean, centred x, biased variance and element count of `x` `[N, H, W, C]`.
+def channel_sum(x, row_mask=None):
+  """Per-channel sum of `x` `[N, H, W, C]` over N, H, W, each row weighted by
+  `row_mask` (`[N]`; None: all 1): `[C]`.  Rows are summed per image first,
+  then weighted, so no full-size product with the weights is formed."""
+  if row_mask is None:
+    return tf.reduce_sum(x, axis=CHANNEL_AXES)
+  return tf.linalg.matvec(tf.reduce_sum(x, axis=[1, 2]), row_mask, transpose_a=True)
 
-  ALWAYS the current batch's statistics: plain reductions over N, H, W, or over
-  the rows selected by `row_mask` (`[N]`, 1 = counted; None = all rows), as the
-  original's contrib batch norm in training mode.  `rows`: `counted_rows`, if
-  the caller has it already (one per learner pass, not one per block).
+
+def row_weighted(v, row_mask=None):
+  """Per-channel `v` `[C]` times each row's weight, `[N, 1, 1, C]` (v itself if None)."""
+  return v if row_mask is None else tf.reshape(row_mask, [-1, 1, 1, 1]) * v
+
+
+def batch_norm_moments(x, row_mask=None, rows=None):
+  """Per-channel mean, biased variance and element count of `x` `[N, H, W, C]`.
+
+  ALWAYS the current batch's statistics, as the original's contrib batch norm
+  in training mode: over N, H, W, row i weighted by `row_mask[i]` (None: all
+  1).  A 0/1 mask selects rows; a weight k counts its row k times
+  (objective.weighted_support).  `rows`: `counted_rows`, if the caller has it
+  already (one per learner pass, not one per block).
   """
   if rows is None:
     rows = counted_rows(x, row_mask)
@@ -42,14 +57,15 @@ def batch_norm_statistics(x, row_mask=None, rows=None):
   pixels = (tf.cast(tf.reduce_prod(tf.shape(x)[1:3]), x.dtype) if None in (height, width)
             else float(height * width))   # static in the learner: no ops
   count = rows * pixels
-  if row_mask is None:
-    mean = tf.reduce_mean(x, axis=CHANNEL_AXES)
-    centred = x - mean
-    return mean, centred, tf.reduce_mean(tf.square(centred), axis=CHANNEL_AXES), count
-  mask = tf.reshape(row_mask, [-1, 1, 1, 1])
-  mean = tf.reduce_sum(x * mask, axis=CHANNEL_AXES) / count
-  centred = x - mean
-  return mean, centred, tf.reduce_sum(tf.square(centred) * mask, axis=CHANNEL_AXES) / count, count
+  mean = channel_sum(x, row_mask) / count
+  # squared_difference: one pass, the centred tensor is never stored
+  return mean, channel_sum(tf.math.squared_difference(x, mean), row_mask) / count, count
+
+
+def batch_norm_statistics(x, row_mask=None, rows=None):
+  """`batch_norm_moments` plus the centred x: mean, x - mean, variance, count."""
+  mean, var, count = batch_norm_moments(x, row_mask, rows)
+  return mean, x - mean, var, count
 
 
 BN_GRADS = ('fused', 'exact')   # TamlConfig.bn_grad, --bn_grad
@@ -106,15 +122,15 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
   """
   if bn_grad not in BN_GRADS:
     raise ValueError('bn_grad must be one of %s, not %r' % (BN_GRADS, bn_grad))
-  mask = None if row_mask is None else tf.reshape(row_mask, [-1, 1, 1, 1])
-  counted = (lambda t: t) if mask is None else (lambda t: t * mask)
-  axes = tf.constant(CHANNEL_AXES)   # one constant for every reduction below
-  channel_sum = lambda t: tf.reduce_sum(t, axis=axes)
+  axes = tf.constant(CHANNEL_AXES)   # one constant for the unweighted reductions below
+  plain_sum = lambda t: tf.reduce_sum(t, axis=axes)
+  weighted_sum = lambda t: channel_sum(t, row_mask)
+  weighted = lambda v: row_weighted(v, row_mask)
   pool_args = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')
 
   @tf.custom_gradient
   def block(h, beta):
-    mean, centred, var, n = batch_norm_statistics(h, row_mask, rows)
+    mean, var, n = batch_norm_moments(h, row_mask, rows)
     r = tf.math.rsqrt(var + BN_EPSILON)
     pooled = tf.nn.max_pool2d(h, 2, 2, 'VALID')
     y = (pooled - mean) * r   # normalised, quarter size
@@ -123,17 +139,19 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
     @tf.custom_gradient
     def backward(g_out, h):
       """(dL/dh, dL/dbeta) for dL/dout = g_out.  Per channel, with S the pool's
-      selection (y = (S h - mean) r), m the counted rows, g = dL/dy:
+      selection (y = (S h - mean) r), m the row weights, g = dL/dy:
         dL/dh = S^T(g r) + m (c dL/dvar + dL/dmean),  c = h - mean,
-        dL/dmean = -r a / n,  dL/dvar = -r^2 b / n,  a = sum g = dL/dbeta,  b = sum g y."""
+        dL/dmean = -r a / n,  dL/dvar = -r^2 b / n,  a = sum g = dL/dbeta,  b = sum g y.
+      (g already carries the weights of its rows, so a and b are plain sums.)"""
       g = tf.raw_ops.ReluGrad(gradients=g_out, features=out)
-      a, b = channel_sum(g), channel_sum(g * y)
+      a, b = plain_sum(g), plain_sum(g * y)
       rn = r / n
       r2n = r * rn
       r2nb = r2n * b
       through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled, grad=g * r,
                                             **pool_args)
-      dh = through_pool - counted(centred * r2nb + rn * a)
+      # (h - mean) r2nb + rn a with the mean folded into the per-channel term: one pass fewer
+      dh = through_pool - (h * weighted(r2nb) + weighted(rn * a - mean * r2nb))
 
       def second_order(u, u_beta):
         """The lines above differentiated by hand (the ReLU and the pool
@@ -142,9 +160,8 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
         not kept from the inner step."""
         c = h - mean
         su = tf.raw_ops.MaxPoolGradGrad(orig_input=h, orig_output=pooled, grad=u, **pool_args)
-        mu = counted(u)
-        u1n = channel_sum(mu) / n
-        u2, w = channel_sum(mu * c), channel_sum(su * g)
+        u1n = weighted_sum(u) / n
+        u2, w = weighted_sum(u * c), plain_sum(su * g)
         p = rn * u2   # r U2 / n
         dg = r * (su - u1n - p * y) + u_beta
         # d/dh through r (dr/dh = -r^3 m c / n), the mean, S h and U2:
@@ -154,7 +171,7 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
         through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled,
                                               grad=g * (r3n * u2), **pool_args)
         return (tf.raw_ops.ReluGrad(gradients=dg, features=out),
-                counted(const - c * per_c - u * r2nb) - through_pool)
+                weighted(const) - c * weighted(per_c) - u * weighted(r2nb) - through_pool)
 
       return (dh, a), (second_order if bn_grad == 'exact' else tf1_fused_second_order)
 
@@ -182,8 +199,8 @@ def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact
     betas: list of the 4 batch-norm offsets `[32]`, shared by all tasks.
     x: `[N, H*W*C]` flattened NHWC images.
     image_shape: `(H, W, C)`.
-    row_mask: `[N]` float, which rows enter the batch-norm statistics
-      (None: all of them).
+    row_mask: `[N]` float weight of each row in the batch-norm statistics:
+      0/1 selects rows, k counts a row k times (None: all rows, once).
     bn_grad: second derivative of the batch norm, 'exact' or 'fused' (the
       original graph's, `tf1_fused_second_order`); values and first
       derivatives are the same.

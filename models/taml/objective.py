@@ -47,6 +47,43 @@ def support_row_mask(ytr, n_rows, cfg):
   return tf.reduce_sum(ytr, axis=-1)
 
 
+def weighted_support(xtr, ytr, n_counted):
+  """One task's support as its labelled rows plus one of its padding rows, weighted.
+
+  Every padding row is the same all-zero image with all-zero labels, so
+  through the learner the padding rows are one row repeated: zero loss, the
+  same activations, and (they reach the loss through the batch-norm
+  statistics only) gradients that all scale with their number.  One row
+  weighted by that number in the statistics (`learner.batch_norm_moments`)
+  gives the padded pass's values and both orders of its gradients for a
+  fraction of the work.  Assumes the labelled rows come first and the padding
+  rows are zero (data.episodes, as the original pads).
+
+  Args:
+    xtr, ytr: `[N, D]`, `[N, way]` one task's zero-padded support.
+    n_counted: scalar rows the statistics count (N_t), or None: the labelled only.
+  Returns:
+    x `[R, D]`, y `[R, way]`, row weights `[R]`: the k labelled rows (weight 1)
+    and, if the task has padding, one padding row (weight N_t - k), R = min(k + 1, N).
+    With n_counted None the k labelled rows and weights None (all count).
+  """
+  labelled = tf.reduce_sum(tf.cast(tf.reduce_any(ytr > 0, axis=-1), tf.int32))
+  if n_counted is None:
+    return xtr[:labelled], ytr[:labelled], None
+  rows = tf.minimum(labelled + 1, tf.shape(ytr)[0])
+  padding = tf.fill([rows - labelled], n_counted - tf.cast(labelled, ytr.dtype))
+  return xtr[:rows], ytr[:rows], tf.concat([tf.ones([labelled], ytr.dtype), padding], 0)
+
+
+def support_pass(xtr, ytr, row_mask, n_rows, cfg):
+  """The rows one task's support pass computes and their batch-norm weights:
+  the padded rows and `row_mask` (`support_row_mask`) under a static shape
+  (`fixed_support`) or with `weighted_padding` off, else `weighted_support`."""
+  if cfg.fixed_support or not cfg.weighted_padding:
+    return xtr, ytr, row_mask
+  return weighted_support(xtr, ytr, n_rows if cfg.bn_counts_padding else None)
+
+
 def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
                       n_total_tasks=None, tap=None):
   """Per-task query CE, accuracy, scaled KL and softmax predictions.
@@ -89,11 +126,12 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
       per_task(x) for x in (xtr, ytr, xte, yte, row_mask, bal.omega, bal.gamma, bal.z))
 
   def one_task(t):
+    x, y, weights = support_pass(xtr[t], ytr[t], row_mask[t], n_rows, cfg)
     params = init
     if z[t] is not None:
       params = balancing.modulate_initialisation(params, z[t], cfg.n_channel)
-    params = inner_loop(params, steps, betas, xtr[t], ytr[t], n_rows, cfg.n_steps,
-                        cfg.image_shape, row_mask=row_mask[t], omega=omega[t], gamma=gamma[t],
+    params = inner_loop(params, steps, betas, x, y, n_rows, cfg.n_steps,
+                        cfg.image_shape, row_mask=weights, omega=omega[t], gamma=gamma[t],
                         bn_grad=cfg.bn_grad, tap=tap)
     logits = learner_forward(params, betas, xte[t], cfg.image_shape, tap=tap)
     cent = tf.reduce_mean(softmax_cross_entropy(yte[t], logits))
