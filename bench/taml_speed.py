@@ -115,7 +115,8 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
          'device': 'GPU' if gpus else 'CPU'}
   if flops and cfg.weighted_padding and not cfg.fixed_support:
     # the step's own graph has data-dependent row counts: count them from padded traces
-    res['flops'] = weighted_step_flops(params, cfg, labelled[2:])
+    res['flops'] = weighted_step_flops(params, cfg, labelled[2:],
+                                       [sh['xtr'][1] for sh in shapes[2:]])
     padded = steps.make_train_step(params, steps.make_optimizer(1e-3),
                                    dataclasses.replace(cfg, weighted_padding=False), metabatch)
     res['padded_flops'] = step_flops(padded, shapes[2:])
@@ -154,11 +155,12 @@ def step_flops(train_step, shapes):
   return float(np.mean([by_shape[tuple(sorted(sh.items()))] for sh in shapes]))
 
 
-def weighted_step_flops(params, cfg, labelled):
-  """Mean dense FLOPs per step when each task computes its labelled rows plus one
-  padding row (TamlConfig.weighted_padding): the sum over tasks of a one-task
-  padded step of k_t + 1 rows (traced, not run).  The inference network's
-  pass over the padding rows (a few MFLOP per row) is not counted."""
+def weighted_step_flops(params, cfg, labelled, padded_rows):
+  """Mean dense FLOPs per step when each task computes its k_t labelled rows plus
+  one padding row if it has any (TamlConfig.weighted_padding): the sum over
+  tasks of a one-task padded step of min(k_t + 1, N) rows (traced, not run).
+  The inference network's pass over the padding rows (a few MFLOP per row) is
+  not counted."""
   import numpy as np
   from training import taml_steps as steps
   one_task = dataclasses.replace(cfg, weighted_padding=False)
@@ -167,9 +169,10 @@ def weighted_step_flops(params, cfg, labelled):
   shape = lambda rows: {'xtr': (1, rows, dim), 'ytr': (1, rows, cfg.way),
                         'xte': (1, n_query, dim), 'yte': (1, n_query, cfg.way), 'n_rows': ()}
   by_rows = {}
-  for rows in sorted({k + 1 for ks in labelled for k in ks}):
+  computed = [[min(k + 1, n) for k in ks] for ks, n in zip(labelled, padded_rows)]
+  for rows in sorted({r for rs in computed for r in rs}):
     by_rows[rows] = step_flops(step, [shape(rows)])
-  return float(np.mean([sum(by_rows[k + 1] for k in ks) for ks in labelled]))
+  return float(np.mean([sum(by_rows[r] for r in rs) for rs in computed]))
 
 
 def gflop_cell(r):
