@@ -32,10 +32,10 @@ def datasets(value):
 
 def run_settings(config, data_dir, metabatch):
   """The flags `training.taml.Phase` reads: the run's config.json, main.py's defaults
-  for what an older config.json lacks, one device."""
+  for what an older config.json lacks and for model fields it does not record, one device."""
   from common.settings import TRAIN
   from training import taml_settings
-  recorded = [s for s in taml_settings.ALL if TRAIN in s.checked]
+  recorded = [s for s in taml_settings.ALL if TRAIN in s.checked or s.model_field]
   values = {s.attribute: s.default for s in recorded}
   values.update({s.attribute: taml_settings.LEGACY_VALUES[s.config_key] for s in recorded
                  if s.config_key in taml_settings.LEGACY_VALUES})
