@@ -14,8 +14,7 @@ from models.taml.inner_loop import inner_loop, step_sizes
 from models.taml.learner import CONV_KEYS, DENSE_KEYS, learner_forward, softmax_cross_entropy
 from models.taml.methods import METHODS, from_flags
 from models.taml.methods.definition import LAYERS
-from models.taml.objective import (initial_learner, metabatch_forward, support_pass,
-                                   support_row_mask)
+from models.taml.objective import initial_learner, metabatch_forward, support_pass
 from models.taml.parameters import TamlParameters, split_groups
 from tests.taml_cli import SMALL, cifar_like, error_lines, run_main
 
@@ -73,9 +72,7 @@ def adapt(cfg, values, ep, steps_of, task=0):
   """The adapted learner of `task` under per-key steps `steps_of(cfg)`."""
   theta, _, betas, _ = split_groups(values)
   n_rows = tf.cast(ep['n_rows'], ep['ytr'].dtype)
-  mask = support_row_mask(ep['ytr'], n_rows, cfg)
-  x, y, weights = support_pass(ep['xtr'][task], ep['ytr'][task],
-                               None if mask is None else mask[task], n_rows, cfg)
+  x, y, weights = support_pass(ep['xtr'][task], ep['ytr'][task], n_rows, cfg)
   return inner_loop(initial_learner(theta, cfg), steps_of(cfg), betas, x, y, n_rows,
                     cfg.n_steps, cfg.image_shape, row_mask=weights, bn_grad=cfg.bn_grad)
 

@@ -31,7 +31,8 @@ def initial_learner(theta, cfg):
 
 
 def support_row_mask(ytr, n_rows, cfg):
-  """Rows counted by the support-pass batch norm: `[T, N]`, or None for all.
+  """Rows of one task's padded support `[N, way]` counted by the support-pass
+  batch norm: `[N]`, or None for all.
 
   The original counts every row up to the metabatch's padded length N_t
   (padding included): with `fixed_support` off the support has exactly N_t
@@ -42,8 +43,7 @@ def support_row_mask(ytr, n_rows, cfg):
   if cfg.bn_counts_padding and not cfg.fixed_support:
     return None
   if cfg.bn_counts_padding:
-    rows = tf.range(tf.shape(ytr)[1], dtype=n_rows.dtype)
-    return tf.broadcast_to(tf.cast(rows < n_rows, ytr.dtype), tf.shape(ytr)[:2])
+    return tf.cast(tf.range(tf.shape(ytr)[0], dtype=n_rows.dtype) < n_rows, ytr.dtype)
   return tf.reduce_sum(ytr, axis=-1)
 
 
@@ -75,12 +75,12 @@ def weighted_support(xtr, ytr, n_counted):
   return xtr[:rows], ytr[:rows], tf.concat([tf.ones([labelled], ytr.dtype), padding], 0)
 
 
-def support_pass(xtr, ytr, row_mask, n_rows, cfg):
+def support_pass(xtr, ytr, n_rows, cfg):
   """The rows one task's support pass computes and their batch-norm weights:
-  the padded rows and `row_mask` (`support_row_mask`) under a static shape
-  (`fixed_support`) or with `weighted_padding` off, else `weighted_support`."""
+  the padded rows and `support_row_mask` under a static shape (`fixed_support`)
+  or with `weighted_padding` off, else `weighted_support`."""
   if cfg.fixed_support or not cfg.weighted_padding:
-    return xtr, ytr, row_mask
+    return xtr, ytr, support_row_mask(ytr, n_rows, cfg)
   return weighted_support(xtr, ytr, n_rows if cfg.bn_counts_padding else None)
 
 
@@ -118,15 +118,14 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
 
   steps = step_sizes(method, alpha, cfg.inner_lr, cfg.way)
   init = initial_learner(theta, cfg)
-  row_mask = support_row_mask(ytr, n_rows, cfg)
   # Per-task pieces by one unstack each (cheap to differentiate), not a slice per use.
   n_tasks = xtr.shape[0]
   per_task = lambda x: [None] * n_tasks if x is None else tf.unstack(x, n_tasks)
-  xtr, ytr, xte, yte, row_mask, omega, gamma, z = (
-      per_task(x) for x in (xtr, ytr, xte, yte, row_mask, bal.omega, bal.gamma, bal.z))
+  xtr, ytr, xte, yte, omega, gamma, z = (
+      per_task(x) for x in (xtr, ytr, xte, yte, bal.omega, bal.gamma, bal.z))
 
   def one_task(t):
-    x, y, weights = support_pass(xtr[t], ytr[t], row_mask[t], n_rows, cfg)
+    x, y, weights = support_pass(xtr[t], ytr[t], n_rows, cfg)
     params = init
     if z[t] is not None:
       params = balancing.modulate_initialisation(params, z[t], cfg.n_channel)
