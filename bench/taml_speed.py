@@ -65,7 +65,7 @@ BN_GRADS = ('fused', 'exact')   # models/taml/learner.py
 
 
 def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_grad='fused',
-            profile=False, padded_support=False):
+            profile=False, padded_support=False, learner_conv_dtype='float32'):
   """Run in a child process: returns first-step seconds, step times, peak memory
   (and, with `flops`, the dense FLOPs of the timed steps, counted after timing)."""
   import numpy as np
@@ -80,7 +80,8 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
 
   g = preset(geometry, model)
   metabatch = g.pop('metabatch')
-  cfg = TamlConfig(**g, fixed_support=jit, bn_grad=bn_grad, weighted_padding=not padded_support)
+  cfg = TamlConfig(**g, fixed_support=jit, bn_grad=bn_grad, weighted_padding=not padded_support,
+                   learner_conv_dtype=learner_conv_dtype)
   rng = np.random.default_rng(0)
   fake = [rng.random((cfg.max_shot + cfg.query, cfg.image_size, cfg.image_size, 3),
                      dtype=np.float32) for _ in range(2 * cfg.way)]
@@ -199,6 +200,7 @@ def port_cmd(a, geometry, model, bn_grad, flops=True):
          '--iters', str(a.iters)]
   cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
   cmd += ['--padded_support'] * a.padded_support
+  cmd += ['--learner_conv_dtype', a.learner_conv_dtype]
   return cmd + ['--no_flops'] * (not flops) + ['--profile'] * a.profile
 
 
@@ -263,6 +265,8 @@ def main():
   p.add_argument('--padded_support', action='store_true',
                  help='compute every padding row of the support (TamlConfig.weighted_padding '
                       'off: the work the original does)')
+  p.add_argument('--learner_conv_dtype', choices=('float32', 'bfloat16'), default='float32',
+                 help="the learner's convolutions in bfloat16 (main.py --learner_conv_dtype)")
   p.add_argument('--grappler_on_cpu', action='store_true',
                  help="keep grappler's rewrites on a CPU (main.py skips them there)")
   p.add_argument('--no_flops', action='store_true',
@@ -287,7 +291,8 @@ def main():
   if a.child:
     print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu,
                              flops=not a.no_flops, bn_grad=a.child[2], profile=a.profile,
-                             padded_support=a.padded_support)))
+                             padded_support=a.padded_support,
+                             learner_conv_dtype=a.learner_conv_dtype)))
     return
   if a.original:
     if not a.original_python or not os.path.isfile(a.original_tool):

@@ -3,8 +3,10 @@
 bfloat16 keeps float32's exponent range, so no loss scaling is needed (float16
 would need it for every trainer's custom update).  Each trainer says which of
 its parts may use it.  TAML's learner and its second-order inner loop stay
-float32: there float32 rounding alone already flips ReLU decisions
-(tests/test_golden_taml.py), and bfloat16's 8-bit mantissa would swamp them.
+float32 under it: there float32 rounding alone already flips ReLU decisions
+(tests/test_golden_taml.py), and bfloat16's 8-bit mantissa moves the
+meta-gradient by up to ~30 % per variable.  TAML's own opt-in for that is
+--learner_conv_dtype=bfloat16 (its convolutions only; results/bfloat16_learner.md).
 Meta-GMVAE keeps its EM and losses in float32; TDR uses Keras' mixed_bfloat16
 policy with float32 weights, batch-norm statistics, losses and class weights.
 """

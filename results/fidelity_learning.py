@@ -295,9 +295,10 @@ def taml_one(a, shim_dir, data_root, model, variant, seed):
     t0 = time.time()
     out = run(test, log)
   else:
-    bn_grad = variant[len('port-'):]
+    bn_grad, _, dtype = variant[len('port-'):].partition('-')
     common = ['--savedir', base + '/run', '--data_dir', os.path.join(data_root, 'data'),
               '--seed', str(seed), '--bn_grad', bn_grad] + flags
+    common += ['--learner_conv_dtype', 'bfloat16'] * (dtype == 'bf16')
     train = [a.port_python, 'main.py', '--mode', 'meta_train', *common, '--n_train_iters', n,
              '--val_freq', n, '--save_freq', n, '--n_val_tasks', '4', '--log_freq', '50']
     test = [a.port_python, 'main.py', '--mode', 'meta_test', *common, '--n_test_episodes', t]
@@ -451,10 +452,11 @@ def main(argv=None):
   p.add_argument('--models', type=csv_list(str, tuple(TAML_MODELS)), default=list(TAML_MODELS))
   p.add_argument('--seeds', type=csv_list(int), default=[0, 1, 2])
   p.add_argument('--variants', type=csv_list(str, ('orig-fused', 'orig-exact', 'port-fused',
-                                                   'port-exact')),
+                                                   'port-exact', 'port-fused-bf16')),
                  default=['orig-fused', 'orig-exact', 'port-fused', 'port-exact'],
                  help='TAML variants: the original with the fused / exact batch norm, the port '
-                      'with --bn_grad fused / exact')
+                      'with --bn_grad fused / exact; port-fused-bf16: fused with '
+                      '--learner_conv_dtype bfloat16 (opt-in, not in the default set)')
   p.add_argument('--iters', type=int_at_least(1), default=300, help='TAML meta-iterations')
   p.add_argument('--test_tasks', type=int_at_least(4), default=200, help='TAML meta-test tasks')
   p.add_argument('--gmvae_iters', type=int_at_least(1), default=200)

@@ -78,6 +78,11 @@ SETTINGS = (
             'padding rows it stands for: the numbers of computing every padding row (as the '
             'original does; --noweighted_padding) for less work.  Under --jit every row is '
             'computed (one static shape).', model_field=True),
+    Setting('learner_conv_dtype', 'enum', 'float32', "dtype the learner's four convolutions "
+            'and their backprops compute in; bfloat16 is opt-in, faster where oneDNN has '
+            'bfloat16 kernels (AMX, avx512_bf16), and moves the numbers off the '
+            "original's (results/bfloat16_learner.md).  Batch norm, losses and updates stay "
+            'float32.', choices=('float32', 'bfloat16'), model_field=True),
 )
 # --- devices, strategy, precision, XLA (common/runtime_flags.py) ---
 RUNTIME = runtime_settings(dashed=False, recorded={'jit': 'jit_compile',

@@ -40,8 +40,15 @@ class TamlConfig:
   # --mixed_precision: the inference network computes in bfloat16; the learner
   # and its second-order inner loop always stay float32 (common/precision.py).
   encoder_dtype: str = 'float32'
+  # --learner_conv_dtype=bfloat16 (opt-in, never the default): the learner's
+  # convolutions and their backprops compute in bfloat16, all else in float32.
+  # Faster where oneDNN has bfloat16 kernels (AMX, avx512_bf16); it moves the
+  # numbers off the original's (results/bfloat16_learner.md).
+  learner_conv_dtype: str = 'float32'
 
   def __post_init__(self):
+    if self.learner_conv_dtype not in ('float32', 'bfloat16'):
+      raise ValueError('learner_conv_dtype is float32 or bfloat16, not %r' % self.learner_conv_dtype)
     if not self.method:
       return
     if self.method not in METHODS:

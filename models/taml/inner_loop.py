@@ -41,7 +41,8 @@ def step_sizes(method, alpha, inner_lr, way):
 
 
 def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
-               row_mask=None, omega=None, gamma=None, bn_grad='exact', tap=None):
+               row_mask=None, omega=None, gamma=None, bn_grad='exact', tap=None,
+               conv_dtype=None):
   """Adapted learner parameters after `n_steps` inner updates of one task.
 
   Args:
@@ -59,7 +60,7 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     bn_grad: the batch norm's second derivative, 'exact' or 'fused'
       (`learner.bn_relu_pool`): what the outer gradient takes through
       each step's batch-norm backward.
-    tap: see `learner.learner_forward` (None in production).
+    tap, conv_dtype: see `learner.learner_forward` (tap: None in production).
   """
   keys = sorted(steps)   # the adapted ones: only they are watched and updated
   held = {k: v for k, v in params.items() if k not in steps}
@@ -70,7 +71,8 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     current = dict(held, **dict(zip(keys, values)))
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(values)
-      logits = learner_forward(current, betas, xtr, image_shape, row_mask, bn_grad, tap)
+      logits = learner_forward(current, betas, xtr, image_shape, row_mask, bn_grad, tap,
+                               conv_dtype)
       loss = inner_objective(per_class_loss(logits, ytr, n_rows), omega)
     grads = tape.gradient(loss, values)
     new = []

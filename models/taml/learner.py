@@ -181,17 +181,28 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
   return block(x + tf.stop_gradient(bias), beta)
 
 
-def conv_block(x, w, b, beta, row_mask=None, rows=None, bn_grad='exact', tap=None):
+def convolution(x, w, dtype=None):
+  """3x3 SAME convolution, computed in `dtype` (None: x's) and returned in x's
+  dtype.  Under bfloat16 its backprops, at both orders, compute in bfloat16
+  too (Cast's gradient casts back), while batch norm and the updates stay in x's."""
+  if dtype is None or tf.as_dtype(dtype) == x.dtype:
+    return tf.nn.conv2d(x, w, 1, 'SAME')
+  return tf.cast(tf.nn.conv2d(tf.cast(x, dtype), tf.cast(w, dtype), 1, 'SAME'), x.dtype)
+
+
+def conv_block(x, w, b, beta, row_mask=None, rows=None, bn_grad='exact', tap=None,
+               conv_dtype=None):
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
-  original's order; computed pool first, see `bn_relu_pool`).  `tap`: see
-  `learner_forward`."""
-  h = tf.nn.conv2d(x, w, 1, 'SAME')
+  original's order; computed pool first, see `bn_relu_pool`).  `tap`,
+  `conv_dtype`: see `learner_forward`."""
+  h = convolution(x, w, conv_dtype)
   if tap is not None:
     h = tap(h, b, beta, row_mask)
   return bn_relu_pool(h, b, beta, row_mask, rows, bn_grad)
 
 
-def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact', tap=None):
+def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact', tap=None,
+                    conv_dtype=None):
   """Logits of the conv-4 learner.
 
   Args:
@@ -208,6 +219,8 @@ def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact
       with the inputs of each block's batch norm (h: the conv output before
       its bias); the block computes on the h it returns.  The golden tests
       record and perturb the blocks' values with it; None adds no op.
+    conv_dtype: None, or the dtype the four convolutions compute in
+      ('bfloat16': `--learner_conv_dtype`, opt-in; `convolution`).
   Returns:
     `[N, way]` logits.
   """
@@ -215,7 +228,7 @@ def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact
   rows = counted_rows(h, row_mask)
   for l in range(N_BLOCKS):
     h = conv_block(h, params['conv%d_w' % (l + 1)], params['conv%d_b' % (l + 1)],
-                   betas[l], row_mask, rows, bn_grad, tap)
+                   betas[l], row_mask, rows, bn_grad, tap, conv_dtype)
   h = tf.reshape(h, [tf.shape(h)[0], -1])
   return tf.matmul(h, params['dense_w']) + params['dense_b']
 

@@ -131,8 +131,9 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
       params = balancing.modulate_initialisation(params, z[t], cfg.n_channel)
     params = inner_loop(params, steps, betas, x, y, n_rows, cfg.n_steps,
                         cfg.image_shape, row_mask=weights, omega=omega[t], gamma=gamma[t],
-                        bn_grad=cfg.bn_grad, tap=tap)
-    logits = learner_forward(params, betas, xte[t], cfg.image_shape, tap=tap)
+                        bn_grad=cfg.bn_grad, tap=tap, conv_dtype=cfg.learner_conv_dtype)
+    logits = learner_forward(params, betas, xte[t], cfg.image_shape, tap=tap,
+                             conv_dtype=cfg.learner_conv_dtype)
     cent = tf.reduce_mean(softmax_cross_entropy(yte[t], logits))
     correct = tf.equal(tf.argmax(logits, -1), tf.argmax(yte[t], -1))
     # In the logits' dtype: a float64 replay's accuracy is k/M exactly, float32 is unchanged.
