@@ -182,10 +182,12 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
 
 
 def convolution(x, w, dtype=None):
-  """3x3 SAME convolution, computed in `dtype` (None: x's) and returned in x's
-  dtype.  Under bfloat16 its backprops, at both orders, compute in bfloat16
-  too (Cast's gradient casts back), while batch norm and the updates stay in x's."""
-  if dtype is None or tf.as_dtype(dtype) == x.dtype:
+  """3x3 SAME convolution in x's dtype, or in bfloat16 when `dtype` is
+  'bfloat16' (None / 'float32': full precision, so a float64 replay stays
+  float64), returned in x's dtype.  Under bfloat16 its backprops, at both
+  orders, compute in bfloat16 too (Cast's gradient casts back), while batch
+  norm and the updates stay in x's."""
+  if dtype is None or tf.as_dtype(dtype) != tf.bfloat16:
     return tf.nn.conv2d(x, w, 1, 'SAME')
   return tf.cast(tf.nn.conv2d(tf.cast(x, dtype), tf.cast(w, dtype), 1, 'SAME'), x.dtype)
 
