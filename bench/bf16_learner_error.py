@@ -18,9 +18,6 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-DTYPES = ('float32', 'bfloat16')
-
-
 def golden_errors(stem, conv_dtype, folder=None):
   """{'loss': rel. error, 'grad': max per-variable rel. L2 error, 'cosine': ...}
   of one float32 replay of fixture `stem` with the learner's convolutions in
@@ -58,12 +55,13 @@ def golden_errors(stem, conv_dtype, folder=None):
 def main():
   argparse.ArgumentParser(description=__doc__.split('\n')[0]).parse_args()
   from tests import golden
+  from models.taml.config import LEARNER_CONV_DTYPES
   from tests.test_golden_taml import COMPANIONS
   print('| fixture | convolutions | outer loss rel. error | max grad rel. L2 error (variable) '
         '| gradient cosine |')
   print('|---|---|---|---|---|')
   for stem in golden.stems('taml_', COMPANIONS):
-    for dtype in DTYPES:
+    for dtype in LEARNER_CONV_DTYPES:
       e = golden_errors(stem, dtype)
       print('| %s | %s | %.2e | %.2e (%s) | %.6f |' % (stem, dtype, e['loss'], e['grad'],
                                                       e['worst'], e['cosine']), flush=True)

@@ -34,6 +34,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 from bench.op_profile import print_profiles  # noqa: E402
+from models.taml.config import LEARNER_CONV_DTYPES  # noqa: E402  (no TensorFlow)
 from bench.originals import default_tool  # noqa: E402
 from common.tf_env import (configure_tensorflow_env, freeze_startup_objects,  # noqa: E402
                            skip_graph_rewrites_on_cpu)
@@ -265,7 +266,7 @@ def main():
   p.add_argument('--padded_support', action='store_true',
                  help='compute every padding row of the support (TamlConfig.weighted_padding '
                       'off: the work the original does)')
-  p.add_argument('--learner_conv_dtype', choices=('float32', 'bfloat16'), default='float32',
+  p.add_argument('--learner_conv_dtype', choices=LEARNER_CONV_DTYPES, default='float32',
                  help="the learner's convolutions in bfloat16 (main.py --learner_conv_dtype)")
   p.add_argument('--grappler_on_cpu', action='store_true',
                  help="keep grappler's rewrites on a CPU (main.py skips them there)")

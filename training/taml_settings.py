@@ -8,6 +8,7 @@ main.py defines its flags from this before TensorFlow is imported.
 """
 from common.runtime_flags import runtime_settings
 from common.settings import TEST, TRAIN, Setting
+from models.taml.config import LEARNER_CONV_DTYPES
 from models.taml.methods import METHODS
 
 BOTH = (TRAIN, TEST)
@@ -82,7 +83,7 @@ SETTINGS = (
             'and their backprops compute in; bfloat16 is opt-in, faster where oneDNN has '
             'bfloat16 kernels (AMX, avx512_bf16), and moves the numbers off the '
             "original's (results/bfloat16_learner.md).  Batch norm, losses and updates stay "
-            'float32.', choices=('float32', 'bfloat16'), model_field=True),
+            'float32.', choices=LEARNER_CONV_DTYPES, model_field=True),
 )
 # --- devices, strategy, precision, XLA (common/runtime_flags.py) ---
 RUNTIME = runtime_settings(dashed=False, recorded={'jit': 'jit_compile',

@@ -3,6 +3,9 @@ import dataclasses
 
 from models.taml.methods import METHODS, method_of
 
+# --learner_conv_dtype's values: full precision (the default), or bfloat16 convolutions.
+LEARNER_CONV_DTYPES = ('float32', 'bfloat16')
+
 
 @dataclasses.dataclass(frozen=True)
 class TamlConfig:
@@ -47,8 +50,9 @@ class TamlConfig:
   learner_conv_dtype: str = 'float32'
 
   def __post_init__(self):
-    if self.learner_conv_dtype not in ('float32', 'bfloat16'):
-      raise ValueError('learner_conv_dtype is float32 or bfloat16, not %r' % self.learner_conv_dtype)
+    if self.learner_conv_dtype not in LEARNER_CONV_DTYPES:
+      raise ValueError('learner_conv_dtype is one of %s, not %r'
+                       % (', '.join(LEARNER_CONV_DTYPES), self.learner_conv_dtype))
     if not self.method:
       return
     if self.method not in METHODS:
