@@ -66,7 +66,8 @@ BN_GRADS = ('fused', 'exact')   # models/taml/learner.py
 
 
 def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_grad='fused',
-            profile=False, padded_support=False, learner_conv_dtype='float32'):
+            profile=False, padded_support=False, learner_conv_dtype='float32',
+            recompute_activations=False):
   """Run in a child process: returns first-step seconds, step times, peak memory
   (and, with `flops`, the dense FLOPs of the timed steps, counted after timing)."""
   import numpy as np
@@ -82,7 +83,7 @@ def measure(geometry, model, iters, jit, grappler_on_cpu=False, flops=True, bn_g
   g = preset(geometry, model)
   metabatch = g.pop('metabatch')
   cfg = TamlConfig(**g, fixed_support=jit, bn_grad=bn_grad, weighted_padding=not padded_support,
-                   learner_conv_dtype=learner_conv_dtype)
+                   learner_conv_dtype=learner_conv_dtype, recompute_activations=recompute_activations)
   rng = np.random.default_rng(0)
   fake = [rng.random((cfg.max_shot + cfg.query, cfg.image_size, cfg.image_size, 3),
                      dtype=np.float32) for _ in range(2 * cfg.way)]
@@ -202,6 +203,7 @@ def port_cmd(a, geometry, model, bn_grad, flops=True):
   cmd += ['--jit_compile'] * a.jit_compile + ['--grappler_on_cpu'] * a.grappler_on_cpu
   cmd += ['--padded_support'] * a.padded_support
   cmd += ['--learner_conv_dtype', a.learner_conv_dtype]
+  cmd += ['--recompute_activations'] * a.recompute_activations
   return cmd + ['--no_flops'] * (not flops) + ['--profile'] * a.profile
 
 
@@ -268,6 +270,9 @@ def main():
                       'off: the work the original does)')
   p.add_argument('--learner_conv_dtype', choices=LEARNER_CONV_DTYPES, default='float32',
                  help="the learner's convolutions in bfloat16 (main.py --learner_conv_dtype)")
+  p.add_argument('--recompute_activations', action='store_true',
+                 help="the outer backward computes the inner steps' block activations again "
+                      '(main.py --recompute_activations)')
   p.add_argument('--grappler_on_cpu', action='store_true',
                  help="keep grappler's rewrites on a CPU (main.py skips them there)")
   p.add_argument('--no_flops', action='store_true',
@@ -293,7 +298,8 @@ def main():
     print(json.dumps(measure(a.child[0], a.child[1], a.iters, a.jit_compile, a.grappler_on_cpu,
                              flops=not a.no_flops, bn_grad=a.child[2], profile=a.profile,
                              padded_support=a.padded_support,
-                             learner_conv_dtype=a.learner_conv_dtype)))
+                             learner_conv_dtype=a.learner_conv_dtype,
+                             recompute_activations=a.recompute_activations)))
     return
   if a.original:
     if not a.original_python or not os.path.isfile(a.original_tool):

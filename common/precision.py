@@ -16,6 +16,34 @@ MIXED = 'bfloat16'
 FULL = 'float32'
 
 
+BFLOAT16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')   # oneDNN's native bfloat16 kernels
+
+
+def cpu_has_bfloat16(cpuinfo='/proc/cpuinfo'):
+  """True if the CPU has bfloat16 instructions (BFLOAT16_CPU_FLAGS), False if
+  not, None where /proc/cpuinfo cannot tell (not Linux)."""
+  try:
+    with open(cpuinfo) as fh:
+      flags = next((line.split(':', 1)[1].split() for line in fh
+                    if line.startswith('flags')), None)
+  except OSError:
+    return None
+  return None if flags is None else any(f in flags for f in BFLOAT16_CPU_FLAGS)
+
+
+def bfloat16_cpu_warning(dtype, cpuinfo='/proc/cpuinfo'):
+  """The warning a bfloat16 computation on this machine deserves, or None:
+  without a GPU and without bfloat16 instructions TensorFlow runs generic
+  bfloat16 kernels, slower than float32 and rounding more (measured:
+  results/bfloat16_learner.md)."""
+  if (dtype != MIXED or tf.config.list_physical_devices('GPU')
+      or cpu_has_bfloat16(cpuinfo) is not False):
+    return None
+  return ('bfloat16 convolutions on a CPU without %s run TensorFlow\'s generic kernels: '
+          'slower than float32 and less accurate (results/bfloat16_learner.md); use float32 '
+          'here' % ' / '.join(BFLOAT16_CPU_FLAGS))
+
+
 def compute_dtype(mixed_precision):
   return MIXED if mixed_precision else FULL
 

@@ -2,15 +2,20 @@
 step, forward and both backprops at both orders, runs in bfloat16; the rest stays
 float32; and the goldens' meta-gradient moves by bfloat16 rounding, not more.
 
-The bounds below hold the numbers bench/bf16_learner_error.py prints for the
-shared goldens (results/bfloat16_learner.md): outer loss within 1.05e-3 relative
-and gradient cosine >= 0.974 there; float32 is ~1e-8 and 1.000000.
+The bounds below are bfloat16's rounding, for either kernel TensorFlow picks:
+outer loss within 2u relative (u = 2^-8, bfloat16's unit roundoff), gradient
+cosine above 0.9.  bench/bf16_learner_error.py on the shared goldens
+(results/bfloat16_learner.md): oneDNN's native kernels (avx512_bf16) <= 1.05e-3
+and >= 0.974; the generic ones of a CPU without bfloat16 instructions (AVX2)
+<= 3.65e-3 and >= 0.945; float32 ~1e-8 and 1.000000.  A wrong convolution
+(a transposed filter, a dropped cast back) moves the loss by O(1).
 """
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from bench.bf16_learner_error import golden_errors
+from common import precision
 from data.episodes import EpisodeSampler
 from models.taml.config import TamlConfig
 from models.taml.parameters import TamlParameters
@@ -75,6 +80,21 @@ def test_unknown_learner_dtype_is_refused():
 @pytest.mark.parametrize('stem', STEMS)
 def test_golden_meta_gradient_moves_by_bfloat16_rounding(stem):
   e = golden_errors(stem, 'bfloat16')
-  # above float32's ~1e-8: the bfloat16 path is what ran; below 3e-3: rounding only
-  assert 1e-6 < e['loss'] < 3e-3, e
-  assert 0.95 < e['cosine'] < 1 - 1e-5, e
+  # above float32's ~1e-8: the bfloat16 path is what ran; below 2u: rounding only
+  assert 1e-6 < e['loss'] < 2 * 2.**-8, e
+  assert 0.9 < e['cosine'] < 1 - 1e-5, e
+
+
+@pytest.mark.parametrize('flags,warned', [('fpu avx2 avx512f', True),
+                                          ('fpu avx512f avx512_bf16', False),
+                                          ('fpu amx_bf16 amx_tile', False)])
+def test_bfloat16_on_a_cpu_without_its_instructions_is_warned(tmp_path, flags, warned):
+  cpuinfo = tmp_path / 'cpuinfo'
+  cpuinfo.write_text('processor\t: 0\nflags\t\t: %s\n\nprocessor\t: 1\nflags\t\t: %s\n'
+                     % (flags, flags))
+  if tf.config.list_physical_devices('GPU'):
+    pytest.skip('a GPU runs bfloat16 natively: no warning to check')
+  message = precision.bfloat16_cpu_warning('bfloat16', str(cpuinfo))
+  assert (message is not None) == warned, message
+  assert precision.bfloat16_cpu_warning('float32', str(cpuinfo)) is None
+  assert precision.cpu_has_bfloat16(str(tmp_path / 'absent')) is None

@@ -42,6 +42,21 @@ def forward_and_gradients(cfg, episode, values):
   return out, loss, grads
 
 
+def assert_same_gradients(grads, ref_grads, rtol):
+  """Every variable's gradient within rtol of the reference's (relative to its
+  largest entry), None where it is None, and at least half of them nonzero."""
+  compared = 0
+  for name, ref in ref_grads.items():
+    if ref is None:
+      assert grads[name] is None, name
+      continue
+    ref = ref.numpy()
+    scale = np.abs(ref).max()
+    np.testing.assert_allclose(grads[name], ref, rtol=rtol, atol=rtol * scale, err_msg=name)
+    compared += scale > 0
+  assert compared >= len(ref_grads) // 2, 'too few nonzero gradients to compare: %d' % compared
+
+
 @pytest.mark.parametrize('side', [32, 84])
 @pytest.mark.parametrize('bn_grad', ['fused', 'exact'])
 @pytest.mark.parametrize('bn_counts_padding', [True, False])
@@ -63,16 +78,7 @@ def test_weighted_padding_equals_the_padded_pass(side, bn_grad, bn_counts_paddin
   for key in ('cent', 'acc', 'kl', 'pred'):
     np.testing.assert_allclose(getattr(out, key), getattr(ref_out, key), rtol=1e-10, atol=1e-13,
                                err_msg=key)
-  compared = 0
-  for name in values:
-    if ref_grads[name] is None:
-      assert grads[name] is None, name
-      continue
-    ref = ref_grads[name].numpy()
-    scale = np.abs(ref).max()
-    np.testing.assert_allclose(grads[name], ref, rtol=1e-9, atol=1e-9 * scale, err_msg=name)
-    compared += scale > 0
-  assert compared >= len(values) // 2, 'too few nonzero gradients to compare: %d' % compared
+  assert_same_gradients(grads, ref_grads, rtol=1e-9)
 
 
 def test_weighted_support_rows_and_weights():

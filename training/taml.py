@@ -56,6 +56,9 @@ class Phase:
   def __init__(self, f, splits_id, splits_ood):
     self.f = f
     self.cfg = config_from_flags(f)
+    slow = precision.bfloat16_cpu_warning(self.cfg.learner_conv_dtype)
+    if slow:
+      warn('--learner_conv_dtype: ' + slow)
     self.strategy = distribute.make_strategy(f.strategy, f.num_devices, f.connect_timeout)
     distribute.check_divisible(f.metabatch, self.strategy, '--metabatch')
     self.chief = distribute.is_chief(self.strategy)

@@ -84,6 +84,11 @@ SETTINGS = (
             'bfloat16 kernels (AMX, avx512_bf16), and moves the numbers off the '
             "original's (results/bfloat16_learner.md).  Batch norm, losses and updates stay "
             'float32.', choices=LEARNER_CONV_DTYPES, model_field=True),
+    Setting('recompute_activations', 'bool', False, "The meta-gradient's backward computes "
+            "each inner step's block activations (conv output, pool) again instead of keeping "
+            'them from the forward: the same numbers for less peak memory (most at 84x84 with '
+            "--bn_grad exact) and one more convolution per block and inner step "
+            '(results/speed_vs_originals.md).', model_field=True),
 )
 # --- devices, strategy, precision, XLA (common/runtime_flags.py) ---
 RUNTIME = runtime_settings(dashed=False, recorded={'jit': 'jit_compile',

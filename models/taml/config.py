@@ -48,6 +48,10 @@ class TamlConfig:
   # Faster where oneDNN has bfloat16 kernels (AMX, avx512_bf16); it moves the
   # numbers off the original's (results/bfloat16_learner.md).
   learner_conv_dtype: str = 'float32'
+  # --recompute_activations: the outer backward computes each inner step's
+  # block activations again instead of keeping them (learner.bn_relu_pool):
+  # the same numbers, less peak memory, one more convolution per block and step.
+  recompute_activations: bool = False
 
   def __post_init__(self):
     if self.learner_conv_dtype not in LEARNER_CONV_DTYPES:

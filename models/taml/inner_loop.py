@@ -6,7 +6,8 @@ outer gradient flows through every inner step (no first-order shortcut).
 """
 import tensorflow as tf
 
-from models.taml.learner import LEARNER_KEYS, layer_of, learner_forward, softmax_cross_entropy
+from models.taml.learner import (LEARNER_KEYS, inner_backward, layer_of, learner_forward,
+                                 softmax_cross_entropy)
 
 
 def per_class_loss(logits, labels, n_rows):
@@ -42,7 +43,7 @@ def step_sizes(method, alpha, inner_lr, way):
 
 def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
                row_mask=None, omega=None, gamma=None, bn_grad='exact', tap=None,
-               conv_dtype=None):
+               conv_dtype=None, recompute=False):
   """Adapted learner parameters after `n_steps` inner updates of one task.
 
   Args:
@@ -60,7 +61,8 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     bn_grad: the batch norm's second derivative, 'exact' or 'fused'
       (`learner.bn_relu_pool`): what the outer gradient takes through
       each step's batch-norm backward.
-    tap, conv_dtype: see `learner.learner_forward` (tap: None in production).
+    tap, conv_dtype, recompute: see `learner.learner_forward` (tap: None in
+      production; recompute: `--recompute_activations`).
   """
   keys = sorted(steps)   # the adapted ones: only they are watched and updated
   held = {k: v for k, v in params.items() if k not in steps}
@@ -72,9 +74,10 @@ def inner_loop(params, steps, betas, xtr, ytr, n_rows, n_steps, image_shape,
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(values)
       logits = learner_forward(current, betas, xtr, image_shape, row_mask, bn_grad, tap,
-                               conv_dtype)
+                               conv_dtype, recompute)
       loss = inner_objective(per_class_loss(logits, ytr, n_rows), omega)
-    grads = tape.gradient(loss, values)
+    with inner_backward():
+      grads = tape.gradient(loss, values)
     new = []
     for k, value, grad in zip(keys, values, grads):
       if grad is None:   # conv biases: batch norm cancels them (learner.bn_relu_pool)

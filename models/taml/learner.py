@@ -6,6 +6,9 @@ can differentiate through them and swap them freely (MAML's "fast weights").
 
 Shapes: x `[N, H*W*C]` rows (flattened NHWC images), logits `[N, way]`.
 """
+import contextlib
+import threading
+
 import tensorflow as tf
 
 N_BLOCKS = 4
@@ -90,7 +93,28 @@ def tf1_fused_second_order(u, u_beta):
   return None, None
 
 
-def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
+_BACKWARD = threading.local()
+
+
+@contextlib.contextmanager
+def inner_backward():
+  """Marks the gradient taken inside the inner loop (`inner_loop`): there the
+  blocks' gradient functions use the forward's activations, which exist at
+  that moment anyway; every other call of them is the outer backward, where a
+  recomputing block (`bn_relu_pool`'s `recompute`) computes them again."""
+  depth = getattr(_BACKWARD, 'inner', 0)
+  _BACKWARD.inner = depth + 1
+  try:
+    yield
+  finally:
+    _BACKWARD.inner = depth
+
+
+def _in_inner_backward():
+  return getattr(_BACKWARD, 'inner', 0) > 0
+
+
+def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact', recompute=None):
   """maxpool(relu(BN(x + bias) + beta)): `[N, H, W, C] -> [N, H/2, W/2, C]` (2x2 VALID).
 
   Batch norm (offset beta only, eps 1e-3, batch statistics, see
@@ -119,6 +143,11 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
   derivative: 'exact' (`second_order` below, the true one) or 'fused'
   (`tf1_fused_second_order`, what the original graph computed); any other
   value is a ValueError.
+
+  `recompute`: None, or a function returning `x` again (the conv output):
+  the outer backward then computes x, its pool and y again instead of keeping
+  them from the forward of every inner step (`--recompute_activations`; the
+  same numbers, less memory, one more convolution per block and inner step).
   """
   if bn_grad not in BN_GRADS:
     raise ValueError('bn_grad must be one of %s, not %r' % (BN_GRADS, bn_grad))
@@ -127,58 +156,82 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact'):
   weighted_sum = lambda t: channel_sum(t, row_mask)
   weighted = lambda v: row_weighted(v, row_mask)
   pool_args = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')
+  shifted = lambda t: t + tf.stop_gradient(bias)   # no path from the bias, at any order
 
   @tf.custom_gradient
   def block(h, beta):
     mean, var, n = batch_norm_moments(h, row_mask, rows)
     r = tf.math.rsqrt(var + BN_EPSILON)
-    pooled = tf.nn.max_pool2d(h, 2, 2, 'VALID')
-    y = (pooled - mean) * r   # normalised, quarter size
+
+    def normalised(h):
+      pooled = tf.nn.max_pool2d(h, 2, 2, 'VALID')
+      return pooled, (pooled - mean) * r   # y: normalised, quarter size
+
+    pooled, y = normalised(h)
     out = tf.nn.relu(y + beta)
 
-    @tf.custom_gradient
-    def backward(g_out, h):
-      """(dL/dh, dL/dbeta) for dL/dout = g_out.  Per channel, with S the pool's
-      selection (y = (S h - mean) r), m the row weights, g = dL/dy:
-        dL/dh = S^T(g r) + m (c dL/dvar + dL/dmean),  c = h - mean,
-        dL/dmean = -r a / n,  dL/dvar = -r^2 b / n,  a = sum g = dL/dbeta,  b = sum g y.
-      (g already carries the weights of its rows, so a and b are plain sums.)"""
-      g = tf.raw_ops.ReluGrad(gradients=g_out, features=out)
-      a, b = plain_sum(g), plain_sum(g * y)
-      rn = r / n
-      r2n = r * rn
-      r2nb = r2n * b
-      through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled, grad=g * r,
-                                            **pool_args)
-      # (h - mean) r2nb + rn a with the mean folded into the per-channel term: one pass fewer
-      dh = through_pool - (h * weighted(r2nb) + weighted(rn * a - mean * r2nb))
+    def activations(after):
+      """h, its pool and y: the forward's, or computed again once `after`
+      exists (the control dependency orders it into the outer backward and
+      keeps it a separate op from the forward's)."""
+      if recompute is None or _in_inner_backward():
+        return h, pooled, y
+      with tf.control_dependencies([after]):
+        again = shifted(recompute())
+      return (again,) + normalised(again)
 
-      def second_order(u, u_beta):
-        """The lines above differentiated by hand (the ReLU and the pool
-        routing are constant), with U1 = sum m u, U2 = sum m u c and
-        W = sum (S u) g per channel.  Full-size tensors are recomputed from h,
-        not kept from the inner step."""
-        c = h - mean
-        su = tf.raw_ops.MaxPoolGradGrad(orig_input=h, orig_output=pooled, grad=u, **pool_args)
-        u1n = weighted_sum(u) / n
-        u2, w = weighted_sum(u * c), plain_sum(su * g)
-        p = rn * u2   # r U2 / n
-        dg = r * (su - u1n - p * y) + u_beta
-        # d/dh through r (dr/dh = -r^3 m c / n), the mean, S h and U2:
-        r3n = r * r2n
-        per_c = r3n * (w - 3. * b * p - a * u1n)
-        const = r2n * (a * p + b * u1n)
-        through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled,
-                                              grad=g * (r3n * u2), **pool_args)
-        return (tf.raw_ops.ReluGrad(gradients=dg, features=out),
-                weighted(const) - c * weighted(per_c) - u * weighted(r2nb) - through_pool)
+    def backward_at(pooled, y):
+      """The block's backward at an h with this pool and y (`activations`)."""
 
-      return (dh, a), (second_order if bn_grad == 'exact' else tf1_fused_second_order)
+      @tf.custom_gradient
+      def backward(g_out, h):
+        """(dL/dh, dL/dbeta) for dL/dout = g_out.  Per channel, with S the pool's
+        selection (y = (S h - mean) r), m the row weights, g = dL/dy:
+          dL/dh = S^T(g r) + m (c dL/dvar + dL/dmean),  c = h - mean,
+          dL/dmean = -r a / n,  dL/dvar = -r^2 b / n,  a = sum g = dL/dbeta,  b = sum g y.
+        (g already carries the weights of its rows, so a and b are plain sums.)"""
+        g = tf.raw_ops.ReluGrad(gradients=g_out, features=out)
+        a, b = plain_sum(g), plain_sum(g * y)
+        rn = r / n
+        r2n = r * rn
+        r2nb = r2n * b
+        through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled, grad=g * r,
+                                              **pool_args)
+        # (h - mean) r2nb + rn a with the mean folded into the per-channel term: one pass fewer
+        dh = through_pool - (h * weighted(r2nb) + weighted(rn * a - mean * r2nb))
 
-    return out, lambda g_out: backward(g_out, h)
+        def second_order(u, u_beta):
+          """The lines above differentiated by hand (the ReLU and the pool
+          routing are constant), with U1 = sum m u, U2 = sum m u c and
+          W = sum (S u) g per channel.  Full-size tensors are recomputed from h,
+          not kept from the inner step."""
+          h, pooled, y = activations(u)
+          c = h - mean
+          su = tf.raw_ops.MaxPoolGradGrad(orig_input=h, orig_output=pooled, grad=u, **pool_args)
+          u1n = weighted_sum(u) / n
+          u2, w = weighted_sum(u * c), plain_sum(su * g)
+          p = rn * u2   # r U2 / n
+          dg = r * (su - u1n - p * y) + u_beta
+          # d/dh through r (dr/dh = -r^3 m c / n), the mean, S h and U2:
+          r3n = r * r2n
+          per_c = r3n * (w - 3. * b * p - a * u1n)
+          const = r2n * (a * p + b * u1n)
+          through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled,
+                                                grad=g * (r3n * u2), **pool_args)
+          return (tf.raw_ops.ReluGrad(gradients=dg, features=out),
+                  weighted(const) - c * weighted(per_c) - u * weighted(r2nb) - through_pool)
 
-  # No path from the bias, at any order: batch norm subtracts it again.
-  return block(x + tf.stop_gradient(bias), beta)
+        return (dh, a), (second_order if bn_grad == 'exact' else tf1_fused_second_order)
+
+      return backward
+
+    def gradient(g_out):
+      h, pooled, y = activations(g_out)
+      return backward_at(pooled, y)(g_out, h)
+
+    return out, gradient
+
+  return block(shifted(x), beta)
 
 
 def convolution(x, w, dtype=None):
@@ -193,18 +246,21 @@ def convolution(x, w, dtype=None):
 
 
 def conv_block(x, w, b, beta, row_mask=None, rows=None, bn_grad='exact', tap=None,
-               conv_dtype=None):
+               conv_dtype=None, recompute=False):
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
   original's order; computed pool first, see `bn_relu_pool`).  `tap`,
-  `conv_dtype`: see `learner_forward`."""
+  `conv_dtype`, `recompute`: see `learner_forward`."""
   h = convolution(x, w, conv_dtype)
   if tap is not None:
+    if recompute:
+      raise ValueError('recompute: the outer backward would compute the blocks without the tap')
     h = tap(h, b, beta, row_mask)
-  return bn_relu_pool(h, b, beta, row_mask, rows, bn_grad)
+  again = (lambda: convolution(x, w, conv_dtype)) if recompute else None
+  return bn_relu_pool(h, b, beta, row_mask, rows, bn_grad, again)
 
 
 def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact', tap=None,
-                    conv_dtype=None):
+                    conv_dtype=None, recompute=False):
   """Logits of the conv-4 learner.
 
   Args:
@@ -223,6 +279,9 @@ def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact
       record and perturb the blocks' values with it; None adds no op.
     conv_dtype: None, or the dtype the four convolutions compute in
       ('bfloat16': `--learner_conv_dtype`, opt-in; `convolution`).
+    recompute: the outer backward computes each block's conv output, pool
+      and y again rather than keeping them (`bn_relu_pool`); for the support
+      passes of the inner loop (`--recompute_activations`).  Needs tap None.
   Returns:
     `[N, way]` logits.
   """
@@ -230,7 +289,7 @@ def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact
   rows = counted_rows(h, row_mask)
   for l in range(N_BLOCKS):
     h = conv_block(h, params['conv%d_w' % (l + 1)], params['conv%d_b' % (l + 1)],
-                   betas[l], row_mask, rows, bn_grad, tap, conv_dtype)
+                   betas[l], row_mask, rows, bn_grad, tap, conv_dtype, recompute)
   h = tf.reshape(h, [tf.shape(h)[0], -1])
   return tf.matmul(h, params['dense_w']) + params['dense_b']
 

@@ -131,7 +131,8 @@ def metabatch_forward(values, episode, cfg, sample, seed=None, task_offset=None,
       params = balancing.modulate_initialisation(params, z[t], cfg.n_channel)
     params = inner_loop(params, steps, betas, x, y, n_rows, cfg.n_steps,
                         cfg.image_shape, row_mask=weights, omega=omega[t], gamma=gamma[t],
-                        bn_grad=cfg.bn_grad, tap=tap, conv_dtype=cfg.learner_conv_dtype)
+                        bn_grad=cfg.bn_grad, tap=tap, conv_dtype=cfg.learner_conv_dtype,
+                        recompute=cfg.recompute_activations)
     logits = learner_forward(params, betas, xte[t], cfg.image_shape, tap=tap,
                              conv_dtype=cfg.learner_conv_dtype)
     cent = tf.reduce_mean(softmax_cross_entropy(yte[t], logits))
