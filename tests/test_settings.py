@@ -70,7 +70,7 @@ def test_taml_config_fields_follow_the_declarations():
   from models.taml.config import TamlConfig
   fields = {f.name: f.default for f in dataclasses.fields(TamlConfig)}
   declared = [s for s in taml_settings.SETTINGS if s.model_field]
-  assert len(declared) == 13
+  assert len(declared) == 14
   for s in declared:
     assert fields[s.attribute] == s.default, s.name
 
