@@ -7,8 +7,7 @@ outer loss within 2u relative (u = 2^-8, bfloat16's unit roundoff), gradient
 cosine above 0.9.  bench/bf16_learner_error.py on the shared goldens
 (results/bfloat16_learner.md): oneDNN's native kernels (avx512_bf16) <= 1.05e-3
 and >= 0.974; the generic ones of a CPU without bfloat16 instructions (AVX2)
-<= 3.65e-3 and >= 0.945; float32 ~1e-8 and 1.000000.  A wrong convolution
-(a transposed filter, a dropped cast back) moves the loss by O(1).
+<= 3.65e-3 and >= 0.945; float32 ~1e-8 and 1.000000.
 """
 import numpy as np
 import pytest

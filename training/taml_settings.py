@@ -87,7 +87,8 @@ SETTINGS = (
     Setting('recompute_activations', 'bool', False, "The meta-gradient's backward computes "
             "each inner step's block activations (conv output, pool) again instead of keeping "
             'them from the forward: the same numbers for less peak memory (most at 84x84 with '
-            "--bn_grad exact) and one more convolution per block and inner step "
+            "--bn_grad exact) and one (fused) or two (exact) more convolutions per block and inner "
+            "step "
             '(results/speed_vs_originals.md).', model_field=True),
 )
 # --- devices, strategy, precision, XLA (common/runtime_flags.py) ---

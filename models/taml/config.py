@@ -50,7 +50,8 @@ class TamlConfig:
   learner_conv_dtype: str = 'float32'
   # --recompute_activations: the outer backward computes each inner step's
   # block activations again instead of keeping them (learner.bn_relu_pool):
-  # the same numbers, less peak memory, one more convolution per block and step.
+  # the same numbers, less peak memory, one (fused) or two (exact) more
+  # convolutions per block and inner step.
   recompute_activations: bool = False
 
   def __post_init__(self):

@@ -147,7 +147,9 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact', recom
   `recompute`: None, or a function returning `x` again (the conv output):
   the outer backward then computes x, its pool and y again instead of keeping
   them from the forward of every inner step (`--recompute_activations`; the
-  same numbers, less memory, one more convolution per block and inner step).
+  same numbers, less memory, one more convolution per block and inner step
+  for each gradient function that reads them: one under 'fused', two under
+  'exact').
   """
   if bn_grad not in BN_GRADS:
     raise ValueError('bn_grad must be one of %s, not %r' % (BN_GRADS, bn_grad))
@@ -156,7 +158,8 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact', recom
   weighted_sum = lambda t: channel_sum(t, row_mask)
   weighted = lambda v: row_weighted(v, row_mask)
   pool_args = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')
-  shifted = lambda t: t + tf.stop_gradient(bias)   # no path from the bias, at any order
+  # No path from the bias, at any order: batch norm subtracts it again.
+  shifted = lambda t: t + tf.stop_gradient(bias)
 
   @tf.custom_gradient
   def block(h, beta):
@@ -250,13 +253,13 @@ def conv_block(x, w, b, beta, row_mask=None, rows=None, bn_grad='exact', tap=Non
   """3x3 SAME conv + bias -> batch norm -> ReLU -> 2x2 VALID max-pool (the
   original's order; computed pool first, see `bn_relu_pool`).  `tap`,
   `conv_dtype`, `recompute`: see `learner_forward`."""
-  h = convolution(x, w, conv_dtype)
+  conv = lambda: convolution(x, w, conv_dtype)
+  h = conv()
   if tap is not None:
     if recompute:
       raise ValueError('recompute: the outer backward would compute the blocks without the tap')
     h = tap(h, b, beta, row_mask)
-  again = (lambda: convolution(x, w, conv_dtype)) if recompute else None
-  return bn_relu_pool(h, b, beta, row_mask, rows, bn_grad, again)
+  return bn_relu_pool(h, b, beta, row_mask, rows, bn_grad, conv if recompute else None)
 
 
 def learner_forward(params, betas, x, image_shape, row_mask=None, bn_grad='exact', tap=None,
