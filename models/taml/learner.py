@@ -209,20 +209,24 @@ def bn_relu_pool(x, bias, beta, row_mask=None, rows=None, bn_grad='exact', recom
           W = sum (S u) g per channel.  Full-size tensors are recomputed from h,
           not kept from the inner step."""
           h, pooled, y = activations(u)
-          c = h - mean
           su = tf.raw_ops.MaxPoolGradGrad(orig_input=h, orig_output=pooled, grad=u, **pool_args)
-          u1n = weighted_sum(u) / n
-          u2, w = weighted_sum(u * c), plain_sum(su * g)
+          u1 = weighted_sum(u)
+          u1n = u1 / n
+          # U2 = sum m u (h - mean) with the mean taken out per channel: c is never stored
+          u2, w = weighted_sum(u * h) - mean * u1, plain_sum(su * g)
           p = rn * u2   # r U2 / n
           dg = r * (su - u1n - p * y) + u_beta
           # d/dh through r (dr/dh = -r^3 m c / n), the mean, S h and U2:
           r3n = r * r2n
           per_c = r3n * (w - 3. * b * p - a * u1n)
           const = r2n * (a * p + b * u1n)
-          through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled,
-                                                grad=g * (r3n * u2), **pool_args)
+          # const - c per_c - u r2nb - S^T(g r3n U2), as one AddN of three
+          # products (signs in the per-channel factors) plus the per-channel term
+          minus_through_pool = tf.raw_ops.MaxPoolGrad(orig_input=h, orig_output=pooled,
+                                                      grad=g * -(r3n * u2), **pool_args)
+          products = tf.math.add_n([h * weighted(-per_c), u * weighted(-r2nb), minus_through_pool])
           return (tf.raw_ops.ReluGrad(gradients=dg, features=out),
-                  weighted(const) - c * weighted(per_c) - u * weighted(r2nb) - through_pool)
+                  products + weighted(const + mean * per_c))
 
         return (dh, a), (second_order if bn_grad == 'exact' else tf1_fused_second_order)
 
