@@ -8,7 +8,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHES = ['taml_speed.py', 'gmvae_speed.py', 'tdr_speed.py', 'original_tdr_speed.py',
-            'random_tfrecords.py']
+            'random_tfrecords.py', 'conv_dtype.py']
 
 
 @pytest.mark.parametrize('name', BENCHES)
