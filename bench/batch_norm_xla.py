@@ -19,9 +19,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from common.tf_env import configure_tensorflow_env  # noqa: E402
 
 configure_tensorflow_env(onednn=None)
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.timing import median_ms  # noqa: E402
 from models.taml.learner import BN_EPSILON, batch_norm_moments, row_weighted  # noqa: E402
 
 POOL = dict(ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')
@@ -53,16 +53,6 @@ def final_term_fused_bn(h, q, s, through_pool):
   return through_pool - affine
 
 
-def milliseconds(fn, args, calls=50):
-  fn(*args)
-  times = []
-  for _ in range(calls):
-    t = time.perf_counter()
-    tf.nest.map_structure(lambda x: x.numpy(), fn(*args))
-    times.append(time.perf_counter() - t)
-  return 1e3 * float(np.median(times))
-
-
 def main():
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   p.add_argument('--rows', type=int, default=60, help='support rows of the activation')
@@ -80,10 +70,10 @@ def main():
   print('| piece | TensorFlow kernels ms | XLA ms |')
   print('|---|---|---|')
   for name, fn, args in pieces:
-    plain = milliseconds(tf.function(fn), args)
-    xla = milliseconds(tf.function(fn, jit_compile=True), args)
+    plain = median_ms(tf.function(fn), args)
+    xla = median_ms(tf.function(fn, jit_compile=True), args)
     print('| %s | %.2f | %.2f |' % (name, plain, xla))
-  print('| final term, oneDNN inference batch norm (unweighted) | %.2f | - |' % milliseconds(
+  print('| final term, oneDNN inference batch norm (unweighted) | %.2f | - |' % median_ms(
       tf.function(final_term_fused_bn), (h, q, s, h)))
   print('XLA compile + first call of the final term for a new row count:')
   compiled = tf.function(final_term, jit_compile=True)
@@ -92,7 +82,7 @@ def main():
     t = time.perf_counter()
     compiled(*args).numpy()
     first = time.perf_counter() - t
-    print('  %d rows: %.0f ms (then %.2f ms)' % (n, 1e3 * first, milliseconds(compiled, args, 10)))
+    print('  %d rows: %.0f ms (then %.2f ms)' % (n, 1e3 * first, median_ms(compiled, args, 10)))
 
 
 if __name__ == '__main__':

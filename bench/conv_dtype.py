@@ -16,25 +16,13 @@ row.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.timing import median_ms  # noqa: E402
 from common.tf_env import configure_tensorflow_env, quiet_tensorflow_import  # noqa: E402
 
 BLOCKS = ((32, 3), (16, 32), (8, 32), (4, 32))   # (side, input channels) of cifar's blocks
 STRIDES = [1, 1, 1, 1]
-
-
-def median_ms(fn, calls):
-  """Median wall milliseconds of `fn()` over `calls` calls after one warm-up."""
-  import numpy as np
-  fn()
-  times = []
-  for _ in range(calls):
-    t = time.perf_counter()
-    [o.numpy() for o in fn()]
-    times.append(time.perf_counter() - t)
-  return float(np.median(times)) * 1e3
 
 
 def block_ms(tf, rows, side, cin, dtype, calls):
@@ -43,12 +31,12 @@ def block_ms(tf, rows, side, cin, dtype, calls):
   x = tf.cast(tf.random.normal(x_shape), dtype)
   w = tf.cast(tf.random.normal(k_shape), dtype)
   dy = tf.cast(tf.random.normal((rows, side, side, 32)), dtype)
-  forward = tf.function(lambda: [tf.nn.conv2d(x, w, 1, 'SAME')])
-  filter_grad = tf.function(lambda: [tf.raw_ops.Conv2DBackpropFilter(
-      input=x, filter_sizes=k_shape, out_backprop=dy, strides=STRIDES, padding='SAME')])
-  input_grad = tf.function(lambda: [tf.raw_ops.Conv2DBackpropInput(
-      input_sizes=x_shape, filter=w, out_backprop=dy, strides=STRIDES, padding='SAME')])
-  return tuple(median_ms(f, calls) for f in (forward, filter_grad, input_grad))
+  forward = tf.function(lambda: tf.nn.conv2d(x, w, 1, 'SAME'))
+  filter_grad = tf.function(lambda: tf.raw_ops.Conv2DBackpropFilter(
+      input=x, filter_sizes=k_shape, out_backprop=dy, strides=STRIDES, padding='SAME'))
+  input_grad = tf.function(lambda: tf.raw_ops.Conv2DBackpropInput(
+      input_sizes=x_shape, filter=w, out_backprop=dy, strides=STRIDES, padding='SAME'))
+  return tuple(median_ms(f, calls=calls) for f in (forward, filter_grad, input_grad))
 
 
 def main():
@@ -67,7 +55,7 @@ def main():
     f32 = block_ms(tf, a.rows, side, cin, tf.float32, a.calls)
     bf16 = block_ms(tf, a.rows, side, cin, tf.bfloat16, a.calls)
     out = tf.random.normal((a.rows, side, side, 32))
-    cast = median_ms(tf.function(lambda: [tf.cast(out, tf.bfloat16)]), a.calls)
+    cast = median_ms(tf.function(lambda: tf.cast(out, tf.bfloat16)), calls=a.calls)
     print('| %dx%dx%d -> 32 | %s | %s | %.3f |' % (
         side, side, cin, ' / '.join('%.3f' % v for v in f32),
         ' / '.join('%.3f' % v for v in bf16), cast))
